@@ -1,0 +1,169 @@
+//! The PBX configuration file (`pbx.toml` in the data folder), parsed raw
+//! with serde and then validated into [`Config`].
+
+use crate::plugins::{Hook, Limits};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The configuration written on first run.
+pub const DEFAULT_TOML: &str = r#"# pbx configuration. Created on first run; edit and restart.
+
+[plugins]
+# Folder of the policy plugins, relative to this file's folder. Drop a new
+# <name>.wasm (and optional <name>.json configuration) here to hot-swap it.
+dir = "plugins"
+# Runaway guard per plugin call (wall clock, milliseconds).
+deadline_ms = 100
+# Memory cap per plugin instance (MiB).
+memory_mib = 32
+# Optional deterministic CPU budget per call in wasmtime fuel units (0 = off).
+fuel = 0
+
+# Which plugin (file name without .wasm) serves which hook.
+[plugins.hooks]
+routing = "dial-plan"
+security = "e2e-security"
+trunk-exceptions = "trunk-exceptions"
+certificates = "cert-per-domain"
+provisioning = "provisioning-password"
+"#;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    plugins: RawPlugins,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawPlugins {
+    dir: PathBuf,
+    deadline_ms: u64,
+    memory_mib: u64,
+    fuel: u64,
+    hooks: RawHooks,
+}
+
+impl Default for RawPlugins {
+    fn default() -> Self {
+        RawPlugins {
+            dir: "plugins".into(),
+            deadline_ms: 100,
+            memory_mib: 32,
+            fuel: 0,
+            hooks: RawHooks::default(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+struct RawHooks {
+    routing: Option<String>,
+    security: Option<String>,
+    trunk_exceptions: Option<String>,
+    certificates: Option<String>,
+    provisioning: Option<String>,
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The data folder (config, plugins, later database and certificates).
+    pub data_dir: PathBuf,
+    /// The plugins folder.
+    pub plugins_dir: PathBuf,
+    /// Limits for every plugin call.
+    pub limits: Limits,
+    /// Plugin name per hook, in [`Hook::ALL`] order.
+    pub hooks: [String; 5],
+}
+
+impl Config {
+    /// Parse `text` (the contents of `data_dir/pbx.toml`).
+    pub fn parse(data_dir: &Path, text: &str) -> Result<Config, String> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+        let p = raw.plugins;
+        if !(1..=10_000).contains(&p.deadline_ms) {
+            return Err("plugins.deadline_ms must be 1..=10000".into());
+        }
+        if !(1..=4096).contains(&p.memory_mib) {
+            return Err("plugins.memory_mib must be 1..=4096".into());
+        }
+        let names = [
+            p.hooks.routing,
+            p.hooks.security,
+            p.hooks.trunk_exceptions,
+            p.hooks.certificates,
+            p.hooks.provisioning,
+        ];
+        let mut hooks: [String; 5] = Default::default();
+        for (i, hook) in Hook::ALL.into_iter().enumerate() {
+            let name = names[i].clone().unwrap_or_else(|| crate::bundle::for_hook(hook).name.to_string());
+            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) || name.starts_with('.') {
+                return Err(format!("plugins.hooks.{hook}: {name:?} is not a plain file name"));
+            }
+            hooks[i] = name;
+        }
+        Ok(Config {
+            data_dir: data_dir.to_path_buf(),
+            plugins_dir: data_dir.join(p.dir),
+            limits: Limits {
+                deadline: Duration::from_millis(p.deadline_ms),
+                memory_bytes: (p.memory_mib as usize) << 20,
+                fuel: (p.fuel > 0).then_some(p.fuel),
+                ..Limits::default()
+            },
+            hooks,
+        })
+    }
+
+    /// The plugin configured for `hook`.
+    pub fn plugin_for(&self, hook: Hook) -> &str {
+        let i = Hook::ALL.iter().position(|h| *h == hook).unwrap_or(0);
+        &self.hooks[i]
+    }
+
+    /// Load `data_dir/pbx.toml`, creating the data folder, the default
+    /// configuration and the default plugin bundle first if missing.
+    pub fn load_or_init(data_dir: &Path) -> Result<Config, String> {
+        std::fs::create_dir_all(data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
+        let path = data_dir.join("pbx.toml");
+        if !path.exists() {
+            std::fs::write(&path, DEFAULT_TOML).map_err(|e| format!("{}: {e}", path.display()))?;
+            tracing::info!("first run: wrote the default configuration {}", path.display());
+        }
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let config = Config::parse(data_dir, &text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let installed = crate::bundle::install_missing(&config.plugins_dir)
+            .map_err(|e| format!("{}: {e}", config.plugins_dir.display()))?;
+        if !installed.is_empty() {
+            tracing::info!("installed default plugins: {}", installed.join(", "));
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_config_parses() {
+        let c = Config::parse(Path::new("/d"), DEFAULT_TOML).unwrap();
+        assert_eq!(c.plugin_for(Hook::TrunkExceptions), "trunk-exceptions");
+        assert_eq!(c.plugins_dir, Path::new("/d/plugins"));
+        assert_eq!(c.limits.deadline, Duration::from_millis(100));
+        assert_eq!(c.limits.fuel, None);
+    }
+
+    #[test]
+    fn bad_config_is_explained() {
+        let e = Config::parse(Path::new("/d"), "[plugins.hooks]\nrouting = \"../x\"\n").unwrap_err();
+        assert!(e.contains("plugins.hooks.routing"), "{e}");
+        assert!(Config::parse(Path::new("/d"), "[plugins]\nbogus = 1\n").is_err());
+        assert!(Config::parse(Path::new("/d"), "").is_ok());
+    }
+}

@@ -1,0 +1,16 @@
+//! The PBX host: SIP, TLS, SDES, SRTP and media in Rust; every policy
+//! decision delegated to WebAssembly plugins (see `wit/policy.wit`).
+//!
+//! # Layout
+//! - [`plugins`]: the plugin runtime (wasmtime), the [`plugins::Policy`]
+//!   the PBX asks for decisions, hot reload.
+//! - [`bundle`]: the default plugin bundle embedded in the binary.
+//! - [`config`]: `pbx.toml`, first-run defaults.
+//! - [`admin`]: the admin socket behind `pbx plugins list`.
+//! - [`app`]: [`app::run`], wiring it all together until shutdown.
+
+pub mod admin;
+pub mod app;
+pub mod bundle;
+pub mod config;
+pub mod plugins;

@@ -1,0 +1,18 @@
+//! Host-side bindings generated from `wit/policy.wit`.
+//!
+//! One world, `plugin`, describes every export; a given plugin need only
+//! export `meta` and the hooks it serves, because each hook's exports are
+//! looked up on their own (`GuestIndices`) rather than through the world.
+//! Exports are async so WASI's async host functions (a plugin's `println!`
+//! lands in a sink) work from inside the tokio runtime.
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "plugin",
+    exports: { default: async },
+    additional_derives: [PartialEq, Eq],
+});
+
+pub use exports::pbx::policy::{certificates, meta, provisioning, routing, security, trunk_exceptions};
+pub use pbx::policy::host::Level;
+pub use pbx::policy::types;

@@ -1,0 +1,417 @@
+//! The wasmtime side: one `Engine` and `Linker` per process, compiling
+//! plugins into [`Plugin`]s and running each call under its limits.
+//!
+//! Every call runs in a warm instance taken from the plugin's own pool (a
+//! reused instance answers in a few microseconds; a fresh one costs tens).
+//! A trap poisons an instance, so it is dropped, never reused; instances are
+//! also retired after [`Limits::recycle_after`] calls to bound guest heap
+//! growth and cross-call state.
+
+use super::bindings::{self, certificates, meta, provisioning, routing, security, trunk_exceptions};
+use super::state::{LOG_LINES_PER_CALL, State};
+use super::{CallError, Hook, LoadError};
+use sha2::{Digest, Sha256};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+use wasmtime::component::{Component, HasSelf, Instance, InstancePre, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimitsBuilder, Trap};
+
+/// How often the epoch advances. Deadlines are counted in these ticks.
+const TICK: Duration = Duration::from_millis(1);
+
+/// Limits that bound every plugin call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Wall-clock budget of one call. Runaway guard, not a CPU budget: a
+    /// busy machine preempts threads, so keep it generous (default 100 ms).
+    pub deadline: Duration,
+    /// Linear memory one instance may grow to (default 32 MiB).
+    pub memory_bytes: usize,
+    /// Optional deterministic CPU budget per call, in wasmtime fuel units.
+    /// Costs about 10–20 % per call; off by default.
+    pub fuel: Option<u64>,
+    /// Largest `.wasm` file accepted (default 16 MiB).
+    pub max_module_bytes: usize,
+    /// Calls after which a warm instance is retired (default 10 000).
+    pub recycle_after: u64,
+    /// Warm instances kept per plugin (default 16).
+    pub warm_instances: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            deadline: Duration::from_millis(100),
+            memory_bytes: 32 << 20,
+            fuel: None,
+            max_module_bytes: 16 << 20,
+            recycle_after: 10_000,
+            warm_instances: 16,
+        }
+    }
+}
+
+/// The process-wide WebAssembly runtime.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<State>,
+    limits: Limits,
+    generation: AtomicU64,
+}
+
+impl Runtime {
+    /// Build the engine (epoch interruption, pooling allocator sized for
+    /// `limits`), link the host functions and start the epoch ticker.
+    pub fn new(limits: Limits) -> Result<Arc<Self>, LoadError> {
+        let mut cfg = Config::new();
+        cfg.epoch_interruption(true);
+        cfg.consume_fuel(limits.fuel.is_some());
+        // A plugin's memory lives in a fixed 64 MiB reservation (above the
+        // 32 MiB default cap), not the default 4 GiB, so the pool reserves
+        // tens of GiB of address space rather than terabytes.
+        let reservation = (limits.memory_bytes as u64).next_power_of_two().max(64 << 20);
+        cfg.memory_reservation(reservation);
+        cfg.memory_guard_size(64 << 10);
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(512)
+            .total_core_instances(1024)
+            .total_memories(512)
+            .total_tables(512)
+            .total_stacks(512)
+            .max_memory_size(limits.memory_bytes);
+        cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&cfg).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+
+        let mut linker = Linker::<State>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        bindings::Plugin::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
+            .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+
+        spawn_ticker(&engine);
+        Ok(Arc::new(Runtime {
+            engine,
+            linker,
+            limits,
+            generation: AtomicU64::new(1),
+        }))
+    }
+
+    /// The limits every call runs under.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Compile `wasm` and resolve its imports and exports. CPU-heavy (tens
+    /// of milliseconds): run it off the request path. Does not call the
+    /// plugin; see [`Plugin::self_test`].
+    pub fn compile(&self, name: &str, wasm: &[u8], config: &str) -> Result<Plugin, LoadError> {
+        if wasm.len() > self.limits.max_module_bytes {
+            return Err(LoadError::TooLarge(wasm.len(), self.limits.max_module_bytes));
+        }
+        if !wasm.starts_with(b"\0asm") {
+            return Err(LoadError::NotWasm);
+        }
+        serde_json::from_str::<serde::de::IgnoredAny>(config).map_err(|e| LoadError::Config(e.to_string()))?;
+        let component = Component::from_binary(&self.engine, wasm).map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::Imports(format!("{e:#}")))?;
+        let meta = meta::GuestIndices::new(&pre).map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
+        let exports = Exports {
+            meta,
+            routing: routing::GuestIndices::new(&pre).ok(),
+            security: security::GuestIndices::new(&pre).ok(),
+            trunk_exceptions: trunk_exceptions::GuestIndices::new(&pre).ok(),
+            certificates: certificates::GuestIndices::new(&pre).ok(),
+            provisioning: provisioning::GuestIndices::new(&pre).ok(),
+        };
+        Ok(Plugin {
+            name: Arc::from(name),
+            sha256: hex(&Sha256::digest(wasm)),
+            config: Arc::from(config),
+            size: wasm.len(),
+            loaded_at: SystemTime::now(),
+            generation: self.generation.fetch_add(1, Ordering::Relaxed),
+            info: PluginInfo::default(),
+            pre,
+            exports,
+            limits: self.limits,
+            warm: Mutex::new(Vec::new()),
+        })
+    }
+}
+
+/// Advance the engine's epoch every [`TICK`] until the engine is dropped.
+fn spawn_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    let spawned = std::thread::Builder::new()
+        .name("plugin-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(TICK);
+            }
+        });
+    if let Err(e) = spawned {
+        // Without a ticker no deadline fires; every call would still be
+        // bounded by fuel if configured. Say so loudly.
+        tracing::error!("cannot start the plugin epoch ticker: {e}");
+    }
+}
+
+/// Which hook interfaces a component exports.
+struct Exports {
+    meta: meta::GuestIndices,
+    routing: Option<routing::GuestIndices>,
+    security: Option<security::GuestIndices>,
+    trunk_exceptions: Option<trunk_exceptions::GuestIndices>,
+    certificates: Option<certificates::GuestIndices>,
+    provisioning: Option<provisioning::GuestIndices>,
+}
+
+/// What a plugin says about itself (`meta.info`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PluginInfo {
+    /// The plugin's own name.
+    pub name: String,
+    /// The plugin's own version.
+    pub version: String,
+    /// The hooks it serves.
+    pub hooks: Vec<Hook>,
+}
+
+/// One loaded version of one plugin file, ready to serve calls.
+pub struct Plugin {
+    /// The plugin's file name without `.wasm` (how the config refers to it).
+    pub name: Arc<str>,
+    /// SHA-256 of the `.wasm` file, hex.
+    pub sha256: String,
+    /// The JSON configuration it was loaded with.
+    pub config: Arc<str>,
+    /// Size of the `.wasm` file in bytes.
+    pub size: usize,
+    /// When this version was compiled.
+    pub loaded_at: SystemTime,
+    /// Increases with every load in this process.
+    pub generation: u64,
+    /// What the plugin said about itself at its self-test.
+    pub info: PluginInfo,
+    pre: InstancePre<State>,
+    exports: Exports,
+    limits: Limits,
+    warm: Mutex<Vec<Warm>>,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("name", &self.name)
+            .field("info", &self.info)
+            .field("sha256", &self.sha256)
+            .field("generation", &self.generation)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A ready instance and its store.
+struct Warm {
+    store: Store<State>,
+    instance: Instance,
+    calls: u64,
+}
+
+impl Plugin {
+    /// Does the component export this hook's interface?
+    pub fn exports_hook(&self, hook: Hook) -> bool {
+        match hook {
+            Hook::Routing => self.exports.routing.is_some(),
+            Hook::Security => self.exports.security.is_some(),
+            Hook::TrunkExceptions => self.exports.trunk_exceptions.is_some(),
+            Hook::Certificates => self.exports.certificates.is_some(),
+            Hook::Provisioning => self.exports.provisioning.is_some(),
+        }
+    }
+
+    /// Ask the plugin what it is; fills [`Plugin::info`].
+    pub(crate) async fn describe(&mut self) -> Result<(), CallError> {
+        let idx = self.exports.meta.clone();
+        let info = self
+            .invoke(async |store, instance| idx.load(&mut *store, instance)?.call_info(&mut *store).await)
+            .await?;
+        if info.name.len() > 128 || info.version.len() > 64 {
+            return Err(CallError::Malformed("meta.info: name or version too long".into()));
+        }
+        self.info = PluginInfo {
+            name: info.name,
+            version: info.version,
+            hooks: info.hooks.into_iter().map(Hook::from).collect(),
+        };
+        Ok(())
+    }
+
+    pub(crate) async fn route(&self, call: &bindings::types::Call) -> Result<routing::Decision, CallError> {
+        let idx = self.exports.routing.as_ref().ok_or(CallError::NotExported(Hook::Routing))?;
+        self.invoke(async |store, instance| idx.load(&mut *store, instance)?.call_route(&mut *store, call).await)
+            .await
+    }
+
+    pub(crate) async fn check(
+        &self,
+        call: &bindings::types::Call,
+        leg: &security::Leg,
+    ) -> Result<security::Verdict, CallError> {
+        let idx = self.exports.security.as_ref().ok_or(CallError::NotExported(Hook::Security))?;
+        self.invoke(async |store, instance| {
+            idx.load(&mut *store, instance)?.call_check(&mut *store, call, leg).await
+        })
+        .await
+    }
+
+    pub(crate) async fn is_exempt(&self, trunk: &str) -> Result<bool, CallError> {
+        let idx = self
+            .exports
+            .trunk_exceptions
+            .as_ref()
+            .ok_or(CallError::NotExported(Hook::TrunkExceptions))?;
+        self.invoke(async |store, instance| {
+            idx.load(&mut *store, instance)?.call_is_exempt(&mut *store, trunk).await
+        })
+        .await
+    }
+
+    pub(crate) async fn select(&self, hello: &certificates::Hello) -> Result<Option<String>, CallError> {
+        let idx = self.exports.certificates.as_ref().ok_or(CallError::NotExported(Hook::Certificates))?;
+        self.invoke(async |store, instance| idx.load(&mut *store, instance)?.call_select(&mut *store, hello).await)
+            .await
+    }
+
+    pub(crate) async fn password(
+        &self,
+        request: &provisioning::Request,
+    ) -> Result<provisioning::Decision, CallError> {
+        let idx = self.exports.provisioning.as_ref().ok_or(CallError::NotExported(Hook::Provisioning))?;
+        self.invoke(async |store, instance| {
+            idx.load(&mut *store, instance)?.call_password(&mut *store, request).await
+        })
+        .await
+    }
+
+    /// Run `f` on a warm instance under the call limits. The instance goes
+    /// back to the pool only if the call succeeded.
+    async fn invoke<R>(
+        &self,
+        f: impl AsyncFnOnce(&mut Store<State>, &Instance) -> wasmtime::Result<R>,
+    ) -> Result<R, CallError> {
+        let mut warm = match self.checkout() {
+            Some(w) => w,
+            None => self.instantiate().await?,
+        };
+        let ticks = (self.limits.deadline.as_millis() / TICK.as_millis()).max(1) as u64;
+        warm.store.set_epoch_deadline(ticks);
+        if let Some(fuel) = self.limits.fuel {
+            warm.store.set_fuel(fuel).map_err(|e| CallError::Instantiate(format!("{e:#}")))?;
+        }
+        warm.store.data_mut().log_budget = LOG_LINES_PER_CALL;
+        let result = f(&mut warm.store, &warm.instance).await;
+        warm.calls += 1;
+        match result {
+            Ok(r) => {
+                self.checkin(warm);
+                Ok(r)
+            }
+            Err(e) => Err(classify(e)),
+        }
+    }
+
+    fn checkout(&self) -> Option<Warm> {
+        self.warm.lock().unwrap_or_else(|p| p.into_inner()).pop()
+    }
+
+    fn checkin(&self, warm: Warm) {
+        if warm.calls >= self.limits.recycle_after {
+            return;
+        }
+        let mut pool = self.warm.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < self.limits.warm_instances {
+            pool.push(warm);
+        }
+    }
+
+    async fn instantiate(&self) -> Result<Warm, CallError> {
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(self.limits.memory_bytes)
+            .instances(16)
+            .tables(32)
+            .memories(4)
+            .trap_on_grow_failure(true)
+            .build();
+        let state = State::new(self.name.clone(), self.config.clone(), limits);
+        let mut store = Store::new(self.pre.engine(), state);
+        store.limiter(|s| &mut s.limits);
+        // Start-up code (the guest's allocator, statics) runs during
+        // instantiation: bound it like a call.
+        let ticks = (self.limits.deadline.as_millis() / TICK.as_millis()).max(1) as u64;
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+        if let Some(fuel) = self.limits.fuel {
+            store.set_fuel(fuel).map_err(|e| CallError::Instantiate(format!("{e:#}")))?;
+        }
+        let instance = self.pre.instantiate_async(&mut store).await.map_err(|e| match classify(e) {
+            CallError::Trap(m) => CallError::Instantiate(m),
+            other => other,
+        })?;
+        Ok(Warm {
+            store,
+            instance,
+            calls: 0,
+        })
+    }
+
+    /// Warm instances currently pooled (for tests and status).
+    pub fn warm_instances(&self) -> usize {
+        self.warm.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+}
+
+/// Turn a wasmtime error into a [`CallError`] an admin can act on.
+fn classify(e: wasmtime::Error) -> CallError {
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => CallError::Deadline,
+        Some(Trap::OutOfFuel) => CallError::OutOfFuel,
+        Some(Trap::StackOverflow) => CallError::Trap("stack overflow".into()),
+        _ => {
+            let msg = format!("{e:#}");
+            if msg.contains("forcing trap when growing memory") {
+                CallError::MemoryLimit
+            } else if msg.contains("resource limit exceeded") || msg.contains("pooling") {
+                CallError::Instantiate(msg)
+            } else {
+                CallError::Trap(first_line(&msg))
+            }
+        }
+    }
+}
+
+fn first_line(s: &str) -> String {
+    let line = s.lines().next().unwrap_or("");
+    line.chars().take(300).collect()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl From<meta::Hook> for Hook {
+    fn from(h: meta::Hook) -> Self {
+        match h {
+            meta::Hook::Routing => Hook::Routing,
+            meta::Hook::Security => Hook::Security,
+            meta::Hook::TrunkExceptions => Hook::TrunkExceptions,
+            meta::Hook::Certificates => Hook::Certificates,
+            meta::Hook::Provisioning => Hook::Provisioning,
+        }
+    }
+}
