@@ -16,7 +16,9 @@ pub fn socket_path(data_dir: &Path) -> PathBuf {
 /// Serve admin commands until the task is dropped.
 pub async fn serve(listener: UnixListener, policy: Arc<Policy>) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
         let policy = policy.clone();
         tokio::spawn(async move {
             let (read, mut write) = stream.into_split();
@@ -26,8 +28,12 @@ pub async fn serve(listener: UnixListener, policy: Arc<Policy>) {
                 return;
             }
             let reply = match line.trim() {
-                "plugins list" => serde_json::to_string_pretty(&policy.status()).unwrap_or_default(),
-                other => serde_json::json!({ "error": format!("unknown command {other:?}") }).to_string(),
+                "plugins list" => {
+                    serde_json::to_string_pretty(&policy.status()).unwrap_or_default()
+                }
+                other => {
+                    serde_json::json!({ "error": format!("unknown command {other:?}") }).to_string()
+                }
             };
             let _ = write.write_all(reply.as_bytes()).await;
             let _ = write.shutdown().await;
@@ -43,4 +49,3 @@ pub async fn request(data_dir: &Path, command: &str) -> std::io::Result<String> 
     stream.read_to_string(&mut reply).await?;
     Ok(reply)
 }
-

@@ -66,7 +66,10 @@ pub const BUNDLE: [BundledPlugin; 5] = [
 
 /// The bundled plugin for `hook`.
 pub fn for_hook(hook: Hook) -> &'static BundledPlugin {
-    BUNDLE.iter().find(|p| p.hook == hook).expect("the bundle covers every hook")
+    BUNDLE
+        .iter()
+        .find(|p| p.hook == hook)
+        .expect("the bundle covers every hook")
 }
 
 /// Write every bundled plugin (and its default configuration) that is not
@@ -79,7 +82,11 @@ pub fn install_missing(dir: &Path) -> io::Result<Vec<&'static str>> {
     for p in &BUNDLE {
         let wasm = dir.join(format!("{}.wasm", p.name));
         if !wasm.exists() {
-            write_atomically(&dir.join(format!("{}.json", p.name)), p.config.as_bytes(), false)?;
+            write_atomically(
+                &dir.join(format!("{}.json", p.name)),
+                p.config.as_bytes(),
+                false,
+            )?;
             write_atomically(&wasm, p.wasm, true)?;
             installed.push(p.name);
         }

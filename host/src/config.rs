@@ -9,6 +9,10 @@ use std::time::Duration;
 /// The configuration written on first run.
 pub const DEFAULT_TOML: &str = r#"# pbx configuration. Created on first run; edit and restart.
 
+[sip]
+# The default domain: its certificate is the default one (certs/<domain>/).
+domain = "localhost"
+
 [plugins]
 # Folder of the policy plugins, relative to this file's folder. Drop a new
 # <name>.wasm (and optional <name>.json configuration) here to hot-swap it.
@@ -33,7 +37,21 @@ provisioning = "provisioning-password"
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     #[serde(default)]
+    sip: RawSip,
+    #[serde(default)]
     plugins: RawPlugins,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawSip {
+    domain: String,
+}
+
+impl Default for RawSip {
+    fn default() -> Self {
+        RawSip { domain: "localhost".into() }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -75,6 +93,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// The plugins folder.
     pub plugins_dir: PathBuf,
+    /// The certificates folder (`<domain>/cert.pem` + `key.pem`).
+    pub certs_dir: PathBuf,
+    /// The default domain (lower-case).
+    pub domain: String,
     /// Limits for every plugin call.
     pub limits: Limits,
     /// Plugin name per hook, in [`Hook::ALL`] order.
@@ -86,6 +108,10 @@ impl Config {
     pub fn parse(data_dir: &Path, text: &str) -> Result<Config, String> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| e.to_string())?;
         let p = raw.plugins;
+        let domain = raw.sip.domain.trim().to_ascii_lowercase();
+        if domain.is_empty() || !domain.bytes().all(|b| b.is_ascii_alphanumeric() || b".-".contains(&b)) {
+            return Err(format!("sip.domain: {domain:?} is not a domain name"));
+        }
         if !(1..=10_000).contains(&p.deadline_ms) {
             return Err("plugins.deadline_ms must be 1..=10000".into());
         }
@@ -101,15 +127,26 @@ impl Config {
         ];
         let mut hooks: [String; 5] = Default::default();
         for (i, hook) in Hook::ALL.into_iter().enumerate() {
-            let name = names[i].clone().unwrap_or_else(|| crate::bundle::for_hook(hook).name.to_string());
-            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) || name.starts_with('.') {
-                return Err(format!("plugins.hooks.{hook}: {name:?} is not a plain file name"));
+            let name = names[i]
+                .clone()
+                .unwrap_or_else(|| crate::bundle::for_hook(hook).name.to_string());
+            if name.is_empty()
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+                || name.starts_with('.')
+            {
+                return Err(format!(
+                    "plugins.hooks.{hook}: {name:?} is not a plain file name"
+                ));
             }
             hooks[i] = name;
         }
         Ok(Config {
             data_dir: data_dir.to_path_buf(),
             plugins_dir: data_dir.join(p.dir),
+            certs_dir: data_dir.join("certs"),
+            domain,
             limits: Limits {
                 deadline: Duration::from_millis(p.deadline_ms),
                 memory_bytes: (p.memory_mib as usize) << 20,
@@ -133,10 +170,15 @@ impl Config {
         let path = data_dir.join("pbx.toml");
         if !path.exists() {
             std::fs::write(&path, DEFAULT_TOML).map_err(|e| format!("{}: {e}", path.display()))?;
-            tracing::info!("first run: wrote the default configuration {}", path.display());
+            tracing::info!(
+                "first run: wrote the default configuration {}",
+                path.display()
+            );
         }
-        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let config = Config::parse(data_dir, &text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let config =
+            Config::parse(data_dir, &text).map_err(|e| format!("{}: {e}", path.display()))?;
         let installed = crate::bundle::install_missing(&config.plugins_dir)
             .map_err(|e| format!("{}: {e}", config.plugins_dir.display()))?;
         if !installed.is_empty() {
@@ -161,7 +203,8 @@ mod tests {
 
     #[test]
     fn bad_config_is_explained() {
-        let e = Config::parse(Path::new("/d"), "[plugins.hooks]\nrouting = \"../x\"\n").unwrap_err();
+        let e =
+            Config::parse(Path::new("/d"), "[plugins.hooks]\nrouting = \"../x\"\n").unwrap_err();
         assert!(e.contains("plugins.hooks.routing"), "{e}");
         assert!(Config::parse(Path::new("/d"), "[plugins]\nbogus = 1\n").is_err());
         assert!(Config::parse(Path::new("/d"), "").is_ok());

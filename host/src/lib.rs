@@ -14,3 +14,4 @@ pub mod app;
 pub mod bundle;
 pub mod config;
 pub mod plugins;
+pub mod tls;

@@ -20,7 +20,8 @@ const USAGE: &str = "usage:
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PBX_LOG").unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("PBX_LOG")
+                .unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -53,7 +54,12 @@ async fn dispatch(args: Vec<String>) -> anyhow::Result<ExitCode> {
             let data = data_dir(rest)?;
             let reply = pbx::admin::request(&data, "plugins list")
                 .await
-                .with_context(|| format!("no PBX answering on {}", pbx::admin::socket_path(&data).display()))?;
+                .with_context(|| {
+                    format!(
+                        "no PBX answering on {}",
+                        pbx::admin::socket_path(&data).display()
+                    )
+                })?;
             println!("{reply}");
             Ok(ExitCode::SUCCESS)
         }

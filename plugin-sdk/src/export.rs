@@ -72,7 +72,7 @@ macro_rules! export {
                     <$plugin as $crate::Plugin>::provisioning_password(__get(), &request)
                 }
             }
-            $crate::bindings::__export_plugin_world!(__Export with_types_in $crate::bindings);
+    $crate::bindings::__export_plugin_world!(__Export with_types_in $crate::bindings);
         };
     };
 }

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 /// A test guest plugin component (`tests/guests/<name>`), by crate name
 /// (`guest-evil`).
 pub fn guest_wasm(name: &str) -> Vec<u8> {
-    let file = Path::new(env!("PBX_TEST_GUESTS_DIR")).join(format!("{}.wasm", name.replace('-', "_")));
+    let file =
+        Path::new(env!("PBX_TEST_GUESTS_DIR")).join(format!("{}.wasm", name.replace('-', "_")));
     std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
 }
 

@@ -13,6 +13,8 @@ wasmtime::component::bindgen!({
     additional_derives: [PartialEq, Eq],
 });
 
-pub use exports::pbx::policy::{certificates, meta, provisioning, routing, security, trunk_exceptions};
-pub use pbx::policy::host::Level;
-pub use pbx::policy::types;
+pub use self::exports::pbx::policy::{
+    certificates, meta, provisioning, routing, security, trunk_exceptions,
+};
+pub use self::pbx::policy::host::Level;
+pub use self::pbx::policy::types;

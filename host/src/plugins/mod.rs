@@ -22,9 +22,9 @@ mod state;
 mod watch;
 
 pub use bindings::{certificates, provisioning, routing, security, types};
-pub use policy::{HookStatus, Outcome, Policy, PluginStatus, ReloadEvent, check_file, sha256_hex};
+pub use policy::{HookStatus, Outcome, PluginStatus, Policy, ReloadEvent, check_file, sha256_hex};
 pub use runtime::{Limits, Plugin, PluginInfo, Runtime};
-pub use watch::Watcher;
+pub use watch::{DEBOUNCE, Watcher};
 
 use std::fmt;
 

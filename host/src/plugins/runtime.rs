@@ -7,15 +7,21 @@
 //! also retired after [`Limits::recycle_after`] calls to bound guest heap
 //! growth and cross-call state.
 
-use super::bindings::{self, certificates, meta, provisioning, routing, security, trunk_exceptions};
+use super::bindings::{
+    self, certificates, meta, provisioning, routing, security, trunk_exceptions,
+};
 use super::state::{LOG_LINES_PER_CALL, State};
 use super::{CallError, Hook, LoadError};
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use wasmtime::component::{Component, HasSelf, Instance, InstancePre, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimitsBuilder, Trap};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimitsBuilder,
+    Trap,
+};
 
 /// How often the epoch advances. Deadlines are counted in these ticks.
 const TICK: Duration = Duration::from_millis(1);
@@ -58,7 +64,14 @@ pub struct Runtime {
     linker: Linker<State>,
     limits: Limits,
     generation: AtomicU64,
+    /// Compiled components by SHA-256 of their bytes, so that reloading a
+    /// version seen before (a rollback, a configuration-only change, a
+    /// restart of the watcher) skips the compiler.
+    compiled: Mutex<HashMap<String, Component>>,
 }
+
+/// Compiled components kept for reuse.
+const COMPILED_CACHE: usize = 32;
 
 impl Runtime {
     /// Build the engine (epoch interruption, pooling allocator sized for
@@ -70,7 +83,9 @@ impl Runtime {
         // A plugin's memory lives in a fixed 64 MiB reservation (above the
         // 32 MiB default cap), not the default 4 GiB, so the pool reserves
         // tens of GiB of address space rather than terabytes.
-        let reservation = (limits.memory_bytes as u64).next_power_of_two().max(64 << 20);
+        let reservation = (limits.memory_bytes as u64)
+            .next_power_of_two()
+            .max(64 << 20);
         cfg.memory_reservation(reservation);
         cfg.memory_guard_size(64 << 10);
         let mut pool = PoolingAllocationConfig::default();
@@ -84,7 +99,8 @@ impl Runtime {
         let engine = Engine::new(&cfg).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
 
         let mut linker = Linker::<State>::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
         bindings::Plugin::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
             .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
 
@@ -94,6 +110,7 @@ impl Runtime {
             linker,
             limits,
             generation: AtomicU64::new(1),
+            compiled: Mutex::new(HashMap::new()),
         }))
     }
 
@@ -107,18 +124,42 @@ impl Runtime {
     /// plugin; see [`Plugin::self_test`].
     pub fn compile(&self, name: &str, wasm: &[u8], config: &str) -> Result<Plugin, LoadError> {
         if wasm.len() > self.limits.max_module_bytes {
-            return Err(LoadError::TooLarge(wasm.len(), self.limits.max_module_bytes));
+            return Err(LoadError::TooLarge(
+                wasm.len(),
+                self.limits.max_module_bytes,
+            ));
         }
         if !wasm.starts_with(b"\0asm") {
             return Err(LoadError::NotWasm);
         }
-        serde_json::from_str::<serde::de::IgnoredAny>(config).map_err(|e| LoadError::Config(e.to_string()))?;
-        let component = Component::from_binary(&self.engine, wasm).map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+        serde_json::from_str::<serde::de::IgnoredAny>(config)
+            .map_err(|e| LoadError::Config(e.to_string()))?;
+        let sha256 = hex(&Sha256::digest(wasm));
+        let cached = self
+            .compiled
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&sha256)
+            .cloned();
+        let component = match cached {
+            Some(c) => c,
+            None => {
+                let c = Component::from_binary(&self.engine, wasm)
+                    .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+                let mut cache = self.compiled.lock().unwrap_or_else(|p| p.into_inner());
+                if cache.len() >= COMPILED_CACHE {
+                    cache.clear();
+                }
+                cache.insert(sha256.clone(), c.clone());
+                c
+            }
+        };
         let pre = self
             .linker
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Imports(format!("{e:#}")))?;
-        let meta = meta::GuestIndices::new(&pre).map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
+        let meta =
+            meta::GuestIndices::new(&pre).map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
         let exports = Exports {
             meta,
             routing: routing::GuestIndices::new(&pre).ok(),
@@ -129,7 +170,7 @@ impl Runtime {
         };
         Ok(Plugin {
             name: Arc::from(name),
-            sha256: hex(&Sha256::digest(wasm)),
+            sha256,
             config: Arc::from(config),
             size: wasm.len(),
             loaded_at: SystemTime::now(),
@@ -239,10 +280,16 @@ impl Plugin {
     pub(crate) async fn describe(&mut self) -> Result<(), CallError> {
         let idx = self.exports.meta.clone();
         let info = self
-            .invoke(async |store, instance| idx.load(&mut *store, instance)?.call_info(&mut *store).await)
+            .invoke(async |store, instance| {
+                idx.load(&mut *store, instance)?
+                    .call_info(&mut *store)
+                    .await
+            })
             .await?;
         if info.name.len() > 128 || info.version.len() > 64 {
-            return Err(CallError::Malformed("meta.info: name or version too long".into()));
+            return Err(CallError::Malformed(
+                "meta.info: name or version too long".into(),
+            ));
         }
         self.info = PluginInfo {
             name: info.name,
@@ -252,10 +299,21 @@ impl Plugin {
         Ok(())
     }
 
-    pub(crate) async fn route(&self, call: &bindings::types::Call) -> Result<routing::Decision, CallError> {
-        let idx = self.exports.routing.as_ref().ok_or(CallError::NotExported(Hook::Routing))?;
-        self.invoke(async |store, instance| idx.load(&mut *store, instance)?.call_route(&mut *store, call).await)
-            .await
+    pub(crate) async fn route(
+        &self,
+        call: &bindings::types::Call,
+    ) -> Result<routing::Decision, CallError> {
+        let idx = self
+            .exports
+            .routing
+            .as_ref()
+            .ok_or(CallError::NotExported(Hook::Routing))?;
+        self.invoke(async |store, instance| {
+            idx.load(&mut *store, instance)?
+                .call_route(&mut *store, call)
+                .await
+        })
+        .await
     }
 
     pub(crate) async fn check(
@@ -263,9 +321,15 @@ impl Plugin {
         call: &bindings::types::Call,
         leg: &security::Leg,
     ) -> Result<security::Verdict, CallError> {
-        let idx = self.exports.security.as_ref().ok_or(CallError::NotExported(Hook::Security))?;
+        let idx = self
+            .exports
+            .security
+            .as_ref()
+            .ok_or(CallError::NotExported(Hook::Security))?;
         self.invoke(async |store, instance| {
-            idx.load(&mut *store, instance)?.call_check(&mut *store, call, leg).await
+            idx.load(&mut *store, instance)?
+                .call_check(&mut *store, call, leg)
+                .await
         })
         .await
     }
@@ -277,24 +341,43 @@ impl Plugin {
             .as_ref()
             .ok_or(CallError::NotExported(Hook::TrunkExceptions))?;
         self.invoke(async |store, instance| {
-            idx.load(&mut *store, instance)?.call_is_exempt(&mut *store, trunk).await
+            idx.load(&mut *store, instance)?
+                .call_is_exempt(&mut *store, trunk)
+                .await
         })
         .await
     }
 
-    pub(crate) async fn select(&self, hello: &certificates::Hello) -> Result<Option<String>, CallError> {
-        let idx = self.exports.certificates.as_ref().ok_or(CallError::NotExported(Hook::Certificates))?;
-        self.invoke(async |store, instance| idx.load(&mut *store, instance)?.call_select(&mut *store, hello).await)
-            .await
+    pub(crate) async fn select(
+        &self,
+        hello: &certificates::Hello,
+    ) -> Result<Option<String>, CallError> {
+        let idx = self
+            .exports
+            .certificates
+            .as_ref()
+            .ok_or(CallError::NotExported(Hook::Certificates))?;
+        self.invoke(async |store, instance| {
+            idx.load(&mut *store, instance)?
+                .call_select(&mut *store, hello)
+                .await
+        })
+        .await
     }
 
     pub(crate) async fn password(
         &self,
         request: &provisioning::Request,
     ) -> Result<provisioning::Decision, CallError> {
-        let idx = self.exports.provisioning.as_ref().ok_or(CallError::NotExported(Hook::Provisioning))?;
+        let idx = self
+            .exports
+            .provisioning
+            .as_ref()
+            .ok_or(CallError::NotExported(Hook::Provisioning))?;
         self.invoke(async |store, instance| {
-            idx.load(&mut *store, instance)?.call_password(&mut *store, request).await
+            idx.load(&mut *store, instance)?
+                .call_password(&mut *store, request)
+                .await
         })
         .await
     }
@@ -312,7 +395,9 @@ impl Plugin {
         let ticks = (self.limits.deadline.as_millis() / TICK.as_millis()).max(1) as u64;
         warm.store.set_epoch_deadline(ticks);
         if let Some(fuel) = self.limits.fuel {
-            warm.store.set_fuel(fuel).map_err(|e| CallError::Instantiate(format!("{e:#}")))?;
+            warm.store
+                .set_fuel(fuel)
+                .map_err(|e| CallError::Instantiate(format!("{e:#}")))?;
         }
         warm.store.data_mut().log_budget = LOG_LINES_PER_CALL;
         let result = f(&mut warm.store, &warm.instance).await;
@@ -357,17 +442,38 @@ impl Plugin {
         store.set_epoch_deadline(ticks);
         store.epoch_deadline_trap();
         if let Some(fuel) = self.limits.fuel {
-            store.set_fuel(fuel).map_err(|e| CallError::Instantiate(format!("{e:#}")))?;
+            store
+                .set_fuel(fuel)
+                .map_err(|e| CallError::Instantiate(format!("{e:#}")))?;
         }
-        let instance = self.pre.instantiate_async(&mut store).await.map_err(|e| match classify(e) {
-            CallError::Trap(m) => CallError::Instantiate(m),
-            other => other,
-        })?;
+        let instance =
+            self.pre
+                .instantiate_async(&mut store)
+                .await
+                .map_err(|e| match classify(e) {
+                    CallError::Trap(m) => CallError::Instantiate(m),
+                    other => other,
+                })?;
         Ok(Warm {
             store,
             instance,
             calls: 0,
         })
+    }
+
+    /// Instantiate up to `n` instances ahead of the first calls (the first
+    /// call in a fresh instance costs tens of microseconds more than later
+    /// ones). Stops at the pool size.
+    pub async fn prewarm(&self, n: usize) -> Result<(), CallError> {
+        let n = n.min(self.limits.warm_instances);
+        let mut fresh = Vec::with_capacity(n);
+        for _ in 0..n.saturating_sub(self.warm_instances()) {
+            fresh.push(self.instantiate().await?);
+        }
+        for w in fresh {
+            self.checkin(w);
+        }
+        Ok(())
     }
 
     /// Warm instances currently pooled (for tests and status).

@@ -37,9 +37,10 @@ impl Watcher {
     /// inside a tokio runtime.
     pub fn spawn(policy: Arc<Policy>, dir: PathBuf) -> notify::Result<Watcher> {
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-            let _ = tx.send(res);
-        })?;
+        let mut watcher =
+            notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+                let _ = tx.send(res);
+            })?;
         watcher.watch(&dir, RecursiveMode::NonRecursive)?;
         let task = tokio::spawn(async move {
             let names = policy.plugin_names();
@@ -69,7 +70,11 @@ impl Watcher {
 }
 
 /// Add to `changed` the configured plugins an event touches.
-fn collect(names: &BTreeSet<String>, event: notify::Result<notify::Event>, changed: &mut BTreeSet<String>) {
+fn collect(
+    names: &BTreeSet<String>,
+    event: notify::Result<notify::Event>,
+    changed: &mut BTreeSet<String>,
+) {
     let event = match event {
         Ok(ev) => ev,
         Err(e) => {
@@ -80,14 +85,18 @@ fn collect(names: &BTreeSet<String>, event: notify::Result<notify::Event>, chang
             return;
         }
     };
-    if matches!(event.kind, EventKind::Access(notify::event::AccessKind::Open(_)) | EventKind::Access(notify::event::AccessKind::Read)) {
+    if matches!(
+        event.kind,
+        EventKind::Access(notify::event::AccessKind::Open(_))
+            | EventKind::Access(notify::event::AccessKind::Read)
+    ) {
         return;
     }
     for path in &event.paths {
-        if let Some(name) = plugin_name(path) {
-            if names.contains(name) {
-                changed.insert(name.to_string());
-            }
+        if let Some(name) = plugin_name(path)
+            && names.contains(name)
+        {
+            changed.insert(name.to_string());
         }
     }
 }

@@ -28,16 +28,27 @@ pub fn build(packages: &[&str]) -> PathBuf {
     for dir in ["plugins", "plugin-sdk", "wit", "tests/guests"] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
-    println!("cargo:rerun-if-changed={}", root.join("Cargo.lock").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join("Cargo.lock").display()
+    );
 
     let target_dir = env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"))
         .join("plugins");
+    ensure_target();
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&root)
-        .args(["build", "--quiet", "--profile", PROFILE, "--target", WASM_TARGET])
+        .args([
+            "build",
+            "--quiet",
+            "--profile",
+            PROFILE,
+            "--target",
+            WASM_TARGET,
+        ])
         .arg("--target-dir")
         .arg(&target_dir);
     for p in packages {
@@ -53,7 +64,9 @@ pub fn build(packages: &[&str]) -> PathBuf {
     ] {
         cmd.env_remove(var);
     }
-    let status = cmd.status().expect("failed to start cargo for the plugin build");
+    let status = cmd
+        .status()
+        .expect("failed to start cargo for the plugin build");
     if !status.success() {
         panic!(
             "building the WebAssembly plugins failed ({status}). If the error above says the \
@@ -62,6 +75,32 @@ pub fn build(packages: &[&str]) -> PathBuf {
         );
     }
     target_dir.join(WASM_TARGET).join(PROFILE)
+}
+
+/// Install the wasm target into the active toolchain if it is missing
+/// (`rustup toolchain install` does it from rust-toolchain.toml; this
+/// covers a toolchain that was installed before the target was listed).
+fn ensure_target() {
+    let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let sysroot = Command::new(rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| PathBuf::from(s.trim()));
+    let Some(sysroot) = sysroot else { return };
+    if sysroot.join("lib/rustlib").join(WASM_TARGET).exists() {
+        return;
+    }
+    println!("cargo:warning=installing the {WASM_TARGET} target with rustup (needed to build the plugins)");
+    let mut cmd = Command::new("rustup");
+    cmd.args(["target", "add", WASM_TARGET]);
+    if let Some(toolchain) = env::var_os("RUSTUP_TOOLCHAIN") {
+        cmd.arg("--toolchain").arg(toolchain);
+    }
+    // A failure shows up as the nested build's "target may not be installed"
+    // error, with the advice printed by `build`.
+    let _ = cmd.status();
 }
 
 fn workspace_root(start: &Path) -> PathBuf {

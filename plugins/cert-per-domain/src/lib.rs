@@ -51,14 +51,25 @@ mod tests {
     use pbx_plugin_sdk::Transport;
 
     fn hello(sni: Option<&str>) -> Hello {
-        Hello { server_name: sni.map(Into::into), listener: "sip-tls".into(), transport: Transport::Tls }
+        Hello {
+            server_name: sni.map(Into::into),
+            listener: "sip-tls".into(),
+            transport: Transport::Tls,
+        }
     }
 
     #[test]
     fn sni_picks_the_domain() {
         let p = CertPerDomain::new(r#"{"aliases": {"SIP.A.example": "a.example"}}"#).unwrap();
-        assert_eq!(p.select_certificate(&hello(Some("b.example"))).as_deref(), Some("b.example"));
-        assert_eq!(p.select_certificate(&hello(Some("sip.a.example."))).as_deref(), Some("a.example"));
+        assert_eq!(
+            p.select_certificate(&hello(Some("b.example"))).as_deref(),
+            Some("b.example")
+        );
+        assert_eq!(
+            p.select_certificate(&hello(Some("sip.a.example.")))
+                .as_deref(),
+            Some("a.example")
+        );
         assert_eq!(p.select_certificate(&hello(None)), None);
     }
 }

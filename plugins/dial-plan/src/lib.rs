@@ -83,27 +83,27 @@ impl Plugin for DialPlan {
         let Some(dialled) = call.dialled() else {
             return reject(404, "No number dialled");
         };
-        if let Caller::Trunk(trunk) = &call.caller {
-            if let Some(inbound) = self.inbound.get(trunk) {
-                if let Some(ext) = inbound.dids.get(dialled).or(inbound.default.as_ref()) {
-                    return Route::Target(Target::Extension(ext.clone()));
-                }
-            }
+        if let Caller::Trunk(trunk) = &call.caller
+            && let Some(inbound) = self.inbound.get(trunk)
+            && let Some(ext) = inbound.dids.get(dialled).or(inbound.default.as_ref())
+        {
+            return Route::Target(Target::Extension(ext.clone()));
         }
         if self.is_extension(dialled) {
             return Route::Target(Target::Extension(dialled.to_string()));
         }
         for p in &self.trunk_prefixes {
-            if let Some(number) = dialled.strip_prefix(p.prefix.as_str()) {
-                if !number.is_empty() {
-                    return trunk(&p.trunk, number);
-                }
+            if let Some(number) = dialled.strip_prefix(p.prefix.as_str())
+                && !number.is_empty()
+            {
+                return trunk(&p.trunk, number);
             }
         }
-        if let (Some(trunk_name), Some(digits)) = (&self.e164_trunk, dialled.strip_prefix('+')) {
-            if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
-                return trunk(trunk_name, dialled);
-            }
+        if let (Some(trunk_name), Some(digits)) = (&self.e164_trunk, dialled.strip_prefix('+'))
+            && !digits.is_empty()
+            && digits.bytes().all(|b| b.is_ascii_digit())
+        {
+            return trunk(trunk_name, dialled);
         }
         reject(404, "No route for the dialled number")
     }
@@ -116,7 +116,9 @@ impl DialPlan {
         } else {
             self.named_extensions
                 && user.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
-                && user.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+                && user
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
         }
     }
 }
@@ -170,11 +172,24 @@ mod tests {
         let plan = DialPlan::new(CONFIG).unwrap();
         let me = || Caller::Extension("100".into());
         assert_eq!(plan.route(&call("sips:200@example.com", me())), ext("200"));
-        assert_eq!(plan.route(&call("sip:alice@example.com", me())), ext("alice"));
-        assert_eq!(plan.route(&call("sip:90301234567@example.com", me())), trunk("pstn", "0301234567"));
-        assert_eq!(plan.route(&call("sip:+4930999@example.com", me())), trunk("sbc", "+4930999"));
-        assert!(matches!(plan.route(&call("sip:1@example.com", me())), Route::Reject(r) if r.code == 404));
-        assert!(matches!(plan.route(&call("sip:example.com", me())), Route::Reject(r) if r.code == 404));
+        assert_eq!(
+            plan.route(&call("sip:alice@example.com", me())),
+            ext("alice")
+        );
+        assert_eq!(
+            plan.route(&call("sip:90301234567@example.com", me())),
+            trunk("pstn", "0301234567")
+        );
+        assert_eq!(
+            plan.route(&call("sip:+4930999@example.com", me())),
+            trunk("sbc", "+4930999")
+        );
+        assert!(
+            matches!(plan.route(&call("sip:1@example.com", me())), Route::Reject(r) if r.code == 404)
+        );
+        assert!(
+            matches!(plan.route(&call("sip:example.com", me())), Route::Reject(r) if r.code == 404)
+        );
     }
 
     #[test]

@@ -28,12 +28,19 @@ impl Plugin for EndToEnd {
 
     fn new(config: &str) -> Result<Self, String> {
         let mut cfg: EndToEnd = pbx_plugin_sdk::config_json(config)?;
-        cfg.domains = cfg.domains.into_iter().map(|(d, on)| (d.to_ascii_lowercase(), on)).collect();
+        cfg.domains = cfg
+            .domains
+            .into_iter()
+            .map(|(d, on)| (d.to_ascii_lowercase(), on))
+            .collect();
         Ok(cfg)
     }
 
     fn check(&self, call: &Call, leg: &Leg) -> Verdict {
-        let enabled = *self.domains.get(&call.domain.to_ascii_lowercase()).unwrap_or(&self.enabled);
+        let enabled = *self
+            .domains
+            .get(&call.domain.to_ascii_lowercase())
+            .unwrap_or(&self.enabled);
         if !enabled || !call.is_sips() {
             return Verdict::Allow;
         }
@@ -78,11 +85,19 @@ mod tests {
     }
 
     fn leg(target: Target, transport: Transport, srtp: bool, exempt: bool) -> Leg {
-        Leg { target, transport, srtp, exempt_trunk: exempt }
+        Leg {
+            target,
+            transport,
+            srtp,
+            exempt_trunk: exempt,
+        }
     }
 
     fn pstn() -> Target {
-        Target::Trunk(TrunkCall { trunk: "pstn".into(), number: "123".into() })
+        Target::Trunk(TrunkCall {
+            trunk: "pstn".into(),
+            number: "123".into(),
+        })
     }
 
     #[test]
@@ -90,15 +105,38 @@ mod tests {
         let p = EndToEnd::new(r#"{"domains": {"example.com": true}}"#).unwrap();
         let ext = || Target::Extension("200".into());
         let sips = call("sips:200@example.com");
-        assert_eq!(p.check(&sips, &leg(ext(), Transport::Tls, true, false)), Verdict::Allow);
-        assert!(matches!(p.check(&sips, &leg(ext(), Transport::Udp, false, false)), Verdict::Reject(r) if r.code == 488));
-        assert!(matches!(p.check(&sips, &leg(ext(), Transport::Tls, false, false)), Verdict::Reject(_)));
-        assert!(matches!(p.check(&sips, &leg(pstn(), Transport::Udp, false, false)), Verdict::Reject(_)));
-        assert_eq!(p.check(&sips, &leg(pstn(), Transport::Udp, false, true)), Verdict::Allow);
+        assert_eq!(
+            p.check(&sips, &leg(ext(), Transport::Tls, true, false)),
+            Verdict::Allow
+        );
+        assert!(
+            matches!(p.check(&sips, &leg(ext(), Transport::Udp, false, false)), Verdict::Reject(r) if r.code == 488)
+        );
+        assert!(matches!(
+            p.check(&sips, &leg(ext(), Transport::Tls, false, false)),
+            Verdict::Reject(_)
+        ));
+        assert!(matches!(
+            p.check(&sips, &leg(pstn(), Transport::Udp, false, false)),
+            Verdict::Reject(_)
+        ));
+        assert_eq!(
+            p.check(&sips, &leg(pstn(), Transport::Udp, false, true)),
+            Verdict::Allow
+        );
         // An exemption only applies to trunks.
-        assert!(matches!(p.check(&sips, &leg(ext(), Transport::Udp, false, true)), Verdict::Reject(_)));
+        assert!(matches!(
+            p.check(&sips, &leg(ext(), Transport::Udp, false, true)),
+            Verdict::Reject(_)
+        ));
         // A plain sip: call is not subject to the rule.
-        assert_eq!(p.check(&call("sip:200@example.com"), &leg(ext(), Transport::Udp, false, false)), Verdict::Allow);
+        assert_eq!(
+            p.check(
+                &call("sip:200@example.com"),
+                &leg(ext(), Transport::Udp, false, false)
+            ),
+            Verdict::Allow
+        );
     }
 
     #[test]
@@ -113,7 +151,12 @@ mod tests {
     #[test]
     fn off_unless_enabled() {
         let p = EndToEnd::new("{}").unwrap();
-        let l = leg(Target::Extension("200".into()), Transport::Udp, false, false);
+        let l = leg(
+            Target::Extension("200".into()),
+            Transport::Udp,
+            false,
+            false,
+        );
         assert_eq!(p.check(&call("sips:200@example.com"), &l), Verdict::Allow);
         let p = EndToEnd::new(r#"{"enabled": true, "domains": {"example.com": false}}"#).unwrap();
         assert_eq!(p.check(&call("sips:200@example.com"), &l), Verdict::Allow);

@@ -35,7 +35,10 @@ pub struct PasswordPolicy {
 
 impl Default for PasswordPolicy {
     fn default() -> Self {
-        PasswordPolicy { policy: Policy::Once, domains: HashMap::new() }
+        PasswordPolicy {
+            policy: Policy::Once,
+            domains: HashMap::new(),
+        }
     }
 }
 
@@ -44,18 +47,28 @@ impl Plugin for PasswordPolicy {
 
     fn new(config: &str) -> Result<Self, String> {
         let mut cfg: PasswordPolicy = pbx_plugin_sdk::config_json(config)?;
-        cfg.domains = cfg.domains.into_iter().map(|(d, p)| (d.to_ascii_lowercase(), p)).collect();
+        cfg.domains = cfg
+            .domains
+            .into_iter()
+            .map(|(d, p)| (d.to_ascii_lowercase(), p))
+            .collect();
         Ok(cfg)
     }
 
     fn provisioning_password(&self, req: &ProvisioningRequest) -> PasswordDecision {
-        let policy = *self.domains.get(&req.domain.to_ascii_lowercase()).unwrap_or(&self.policy);
+        let policy = *self
+            .domains
+            .get(&req.domain.to_ascii_lowercase())
+            .unwrap_or(&self.policy);
         let (include_password, provisioned) = match policy {
             Policy::Never => (false, req.provisioned),
             Policy::Once => (!req.provisioned, true),
             Policy::Always => (true, true),
         };
-        PasswordDecision { include_password, provisioned }
+        PasswordDecision {
+            include_password,
+            provisioned,
+        }
     }
 }
 
@@ -79,10 +92,34 @@ mod tests {
     fn three_policies() {
         let p = PasswordPolicy::new(r#"{"policy": "never", "domains": {"once.example": "once", "always.example": "always"}}"#).unwrap();
         let d = |dom, prov| p.provisioning_password(&req(dom, prov));
-        assert_eq!(d("x.example", false), PasswordDecision { include_password: false, provisioned: false });
-        assert_eq!(d("once.example", false), PasswordDecision { include_password: true, provisioned: true });
-        assert_eq!(d("once.example", true), PasswordDecision { include_password: false, provisioned: true });
-        assert_eq!(d("always.example", true), PasswordDecision { include_password: true, provisioned: true });
+        assert_eq!(
+            d("x.example", false),
+            PasswordDecision {
+                include_password: false,
+                provisioned: false
+            }
+        );
+        assert_eq!(
+            d("once.example", false),
+            PasswordDecision {
+                include_password: true,
+                provisioned: true
+            }
+        );
+        assert_eq!(
+            d("once.example", true),
+            PasswordDecision {
+                include_password: false,
+                provisioned: true
+            }
+        );
+        assert_eq!(
+            d("always.example", true),
+            PasswordDecision {
+                include_password: true,
+                provisioned: true
+            }
+        );
         assert!(PasswordPolicy::new(r#"{"policy": "sometimes"}"#).is_err());
     }
 }

@@ -4,3 +4,4 @@ mod plugin_defaults;
 mod plugin_limits;
 mod plugin_reload;
 mod support;
+mod tls_sni;

@@ -11,10 +11,19 @@ use pbx::plugins::{Hook, certificates};
 async fn loaded() -> std::sync::Arc<pbx::plugins::Policy> {
     let policy = policy();
     let configs = [
-        (Hook::Routing, r#"{"trunk_prefixes": [{"prefix": "9", "trunk": "pstn"}], "e164_trunk": "sbc"}"#),
-        (Hook::Security, r#"{"enabled": false, "domains": {"example.com": true}}"#),
+        (
+            Hook::Routing,
+            r#"{"trunk_prefixes": [{"prefix": "9", "trunk": "pstn"}], "e164_trunk": "sbc"}"#,
+        ),
+        (
+            Hook::Security,
+            r#"{"enabled": false, "domains": {"example.com": true}}"#,
+        ),
         (Hook::TrunkExceptions, r#"{"exempt": ["pstn"]}"#),
-        (Hook::Certificates, r#"{"aliases": {"sip.a.example": "a.example"}}"#),
+        (
+            Hook::Certificates,
+            r#"{"aliases": {"sip.a.example": "a.example"}}"#,
+        ),
         (
             Hook::Provisioning,
             r#"{"policy": "once", "domains": {"never.example": "never", "always.example": "always"}}"#,
@@ -31,17 +40,31 @@ async fn loaded() -> std::sync::Arc<pbx::plugins::Policy> {
 
 /// What the B2BUA does before setting up a second leg: ask the trunk
 /// exception hook for trunk targets, then the security hook.
-async fn second_leg_allowed(policy: &pbx::plugins::Policy, ruri: &str, target: Target, transport: Transport, srtp: bool) -> Verdict {
+async fn second_leg_allowed(
+    policy: &pbx::plugins::Policy,
+    ruri: &str,
+    target: Target,
+    transport: Transport,
+    srtp: bool,
+) -> Verdict {
     let exempt_trunk = match &target {
         Target::Trunk(t) => policy.is_trunk_exempt(&t.trunk).await,
         _ => false,
     };
-    let leg = Leg { target, transport, srtp, exempt_trunk };
+    let leg = Leg {
+        target,
+        transport,
+        srtp,
+        exempt_trunk,
+    };
     policy.check_security(&call(ruri), &leg).await
 }
 
 fn trunk(name: &str) -> Target {
-    Target::Trunk(TrunkCall { trunk: name.into(), number: "0301234".into() })
+    Target::Trunk(TrunkCall {
+        trunk: name.into(),
+        number: "0301234".into(),
+    })
 }
 
 #[tokio::test]
@@ -51,33 +74,63 @@ async fn sips_to_an_insecure_target_is_rejected_except_to_exempt_trunks() {
     let sips = "sips:200@example.com";
 
     let v = second_leg_allowed(&policy, sips, ext(), Transport::Udp, false).await;
-    assert!(matches!(&v, Verdict::Reject(r) if r.code == 488 && r.reason.contains("TLS")), "{v:?}");
-    assert_eq!(second_leg_allowed(&policy, sips, ext(), Transport::Tls, true).await, Verdict::Allow);
+    assert!(
+        matches!(&v, Verdict::Reject(r) if r.code == 488 && r.reason.contains("TLS")),
+        "{v:?}"
+    );
+    assert_eq!(
+        second_leg_allowed(&policy, sips, ext(), Transport::Tls, true).await,
+        Verdict::Allow
+    );
     // The same insecure leg toward a trunk marked as an exception is allowed...
-    assert_eq!(second_leg_allowed(&policy, sips, trunk("pstn"), Transport::Udp, false).await, Verdict::Allow);
+    assert_eq!(
+        second_leg_allowed(&policy, sips, trunk("pstn"), Transport::Udp, false).await,
+        Verdict::Allow
+    );
     // ...but not toward a trunk that is not.
-    assert!(matches!(second_leg_allowed(&policy, sips, trunk("sbc"), Transport::Udp, false).await, Verdict::Reject(_)));
+    assert!(matches!(
+        second_leg_allowed(&policy, sips, trunk("sbc"), Transport::Udp, false).await,
+        Verdict::Reject(_)
+    ));
     // A plain sip: call is not subject to the rule.
-    assert_eq!(second_leg_allowed(&policy, "sip:200@example.com", ext(), Transport::Udp, false).await, Verdict::Allow);
+    assert_eq!(
+        second_leg_allowed(&policy, "sip:200@example.com", ext(), Transport::Udp, false).await,
+        Verdict::Allow
+    );
 }
 
 #[tokio::test]
 async fn end_to_end_security_is_off_unless_enabled() {
     let policy = loaded().await;
     // other.example is not listed and the default is off.
-    let v = second_leg_allowed(&policy, "sips:200@other.example", Target::Extension("200".into()), Transport::Udp, false).await;
+    let v = second_leg_allowed(
+        &policy,
+        "sips:200@other.example",
+        Target::Extension("200".into()),
+        Transport::Udp,
+        false,
+    )
+    .await;
     assert_eq!(v, Verdict::Allow);
 }
 
 #[tokio::test]
 async fn the_dial_plan_routes() {
     let policy = loaded().await;
-    assert_eq!(policy.route(&call("sips:200@example.com")).await, Route::Target(Target::Extension("200".into())));
+    assert_eq!(
+        policy.route(&call("sips:200@example.com")).await,
+        Route::Target(Target::Extension("200".into()))
+    );
     assert_eq!(
         policy.route(&call("sip:90301234@example.com")).await,
-        Route::Target(Target::Trunk(TrunkCall { trunk: "pstn".into(), number: "0301234".into() }))
+        Route::Target(Target::Trunk(TrunkCall {
+            trunk: "pstn".into(),
+            number: "0301234".into()
+        }))
     );
-    assert!(matches!(policy.route(&call("sip:1@example.com")).await, Route::Reject(r) if r.code == 404));
+    assert!(
+        matches!(policy.route(&call("sip:1@example.com")).await, Route::Reject(r) if r.code == 404)
+    );
 }
 
 #[tokio::test]
@@ -90,11 +143,34 @@ async fn sni_chooses_the_domain_certificate_else_the_default() {
         listener: "sip-tls".into(),
         transport: Transport::Tls,
     };
-    assert_eq!(policy.certificate_for(&hello(Some("a.example")), has).await.as_deref(), Some("a.example"));
-    assert_eq!(policy.certificate_for(&hello(Some("B.Example")), has).await.as_deref(), Some("b.example"));
-    assert_eq!(policy.certificate_for(&hello(Some("sip.a.example")), has).await.as_deref(), Some("a.example"));
+    assert_eq!(
+        policy
+            .certificate_for(&hello(Some("a.example")), has)
+            .await
+            .as_deref(),
+        Some("a.example")
+    );
+    assert_eq!(
+        policy
+            .certificate_for(&hello(Some("B.Example")), has)
+            .await
+            .as_deref(),
+        Some("b.example")
+    );
+    assert_eq!(
+        policy
+            .certificate_for(&hello(Some("sip.a.example")), has)
+            .await
+            .as_deref(),
+        Some("a.example")
+    );
     // An unknown name, or no SNI at all, gets the default certificate.
-    assert_eq!(policy.certificate_for(&hello(Some("unknown.example")), has).await, None);
+    assert_eq!(
+        policy
+            .certificate_for(&hello(Some("unknown.example")), has)
+            .await,
+        None
+    );
     assert_eq!(policy.certificate_for(&hello(None), has).await, None);
 }
 
@@ -115,14 +191,26 @@ async fn provisioning_password_policies_never_once_always() {
         if reset {
             flag = false;
         }
-        let d = policy.provisioning_password(&ask("example.com", flag)).await;
+        let d = policy
+            .provisioning_password(&ask("example.com", flag))
+            .await;
         sent.push(d.include_password);
         flag = d.provisioned;
     }
     assert_eq!(sent, [true, false, true, false]);
     for provisioned in [false, true] {
-        assert!(!policy.provisioning_password(&ask("never.example", provisioned)).await.include_password);
-        assert!(policy.provisioning_password(&ask("always.example", provisioned)).await.include_password);
+        assert!(
+            !policy
+                .provisioning_password(&ask("never.example", provisioned))
+                .await
+                .include_password
+        );
+        assert!(
+            policy
+                .provisioning_password(&ask("always.example", provisioned))
+                .await
+                .include_password
+        );
     }
     let status = policy.status();
     assert!(status.iter().all(|h| h.failures == 0), "{status:?}");

@@ -4,7 +4,7 @@ use pbx::bundle::BUNDLE;
 use pbx::plugins::types::{Call, Caller, Transport};
 use pbx::plugins::{Hook, Limits, Outcome, Policy, ReloadEvent, Runtime};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::sync::broadcast;
 
@@ -15,13 +15,27 @@ pub fn policy() -> Arc<Policy> {
 }
 
 pub fn policy_with(limits: Limits) -> Arc<Policy> {
-    let runtime = Runtime::new(limits).expect("runtime");
+    // Tests with default limits share one runtime (one engine, one compiled
+    // component cache), as a PBX process does.
+    static SHARED: OnceLock<Arc<Runtime>> = OnceLock::new();
+    let runtime = if limits == Limits::default() {
+        SHARED
+            .get_or_init(|| Runtime::new(limits).expect("runtime"))
+            .clone()
+    } else {
+        Runtime::new(limits).expect("runtime")
+    };
     Policy::new(runtime, |hook| hook.name().to_string())
 }
 
 /// The bundled plugin serving `hook`, as bytes.
 pub fn bundled(hook: Hook) -> Vec<u8> {
-    BUNDLE.iter().find(|p| p.hook == hook).unwrap().wasm.to_vec()
+    BUNDLE
+        .iter()
+        .find(|p| p.hook == hook)
+        .unwrap()
+        .wasm
+        .to_vec()
 }
 
 /// A call from extension 100 over TLS with SRTP to `ruri`.
@@ -42,7 +56,13 @@ pub fn call(ruri: &str) -> Call {
 }
 
 fn pbx_domain(ruri: &str) -> String {
-    ruri.split('@').nth(1).unwrap_or("example.com").split([';', ':']).next().unwrap().to_string()
+    ruri.split('@')
+        .nth(1)
+        .unwrap_or("example.com")
+        .split([';', ':'])
+        .next()
+        .unwrap()
+        .to_string()
 }
 
 /// Write `bytes` to `path` through a temporary file and a rename (how an
@@ -56,7 +76,12 @@ pub fn write_renamed(path: &Path, bytes: &[u8]) {
 /// Overwrite `path` in place (truncate, then write), as `cp` does.
 pub fn write_in_place(path: &Path, bytes: &[u8]) {
     use std::io::Write;
-    let mut f = std::fs::OpenOptions::new().write(true).truncate(true).create(true).open(path).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .create(true)
+        .open(path)
+        .unwrap();
     // Two writes, so a reader can see a half-written file.
     let half = bytes.len() / 2;
     f.write_all(&bytes[..half]).unwrap();

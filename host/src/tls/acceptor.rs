@@ -1,0 +1,116 @@
+//! The TLS acceptor: certificate per domain by SNI, through the plugin hook.
+//!
+//! rustls asks for a certificate synchronously, but plugin calls are async,
+//! so the ClientHello is read first (`LazyConfigAcceptor`), the policy is
+//! asked, and the handshake then continues with the chosen domain's
+//! `ServerConfig` (built once per domain and cached).
+
+use super::CertStore;
+use crate::plugins::certificates::Hello;
+use crate::plugins::types::Transport;
+use crate::plugins::Policy;
+use arc_swap::ArcSwap;
+use rustls::server::{Acceptor, ResolvesServerCert, ServerConfig};
+use rustls::sign::CertifiedKey;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_rustls::LazyConfigAcceptor;
+use tokio_rustls::server::TlsStream;
+
+/// How long a client may take to complete its handshake.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A completed handshake.
+pub struct Accepted<S> {
+    /// The TLS stream.
+    pub stream: TlsStream<S>,
+    /// The SNI name the client sent, lower-cased.
+    pub server_name: Option<String>,
+    /// The domain whose certificate was presented.
+    pub domain: String,
+}
+
+/// Accepts TLS connections for one listener.
+pub struct TlsAcceptor {
+    listener: String,
+    certs: Arc<ArcSwap<CertStore>>,
+    policy: Arc<Policy>,
+    /// One `ServerConfig` per domain, rebuilt when its certificate changes.
+    configs: Mutex<HashMap<String, (Arc<CertifiedKey>, Arc<ServerConfig>)>>,
+}
+
+impl TlsAcceptor {
+    /// An acceptor for the listener named `listener` (e.g. `sip-tls`).
+    pub fn new(listener: &str, certs: Arc<ArcSwap<CertStore>>, policy: Arc<Policy>) -> Self {
+        TlsAcceptor {
+            listener: listener.into(),
+            certs,
+            policy,
+            configs: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Run the handshake on `io`, choosing the certificate by SNI through
+    /// the certificates hook. Fails (and the caller drops the connection)
+    /// on garbage, a failed handshake or a timeout.
+    pub async fn accept<S>(&self, io: S) -> std::io::Result<Accepted<S>>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let handshake = async {
+            let start = LazyConfigAcceptor::new(Acceptor::default(), io).await?;
+            let server_name = start.client_hello().server_name().map(str::to_ascii_lowercase);
+            let hello = Hello {
+                server_name: server_name.clone(),
+                listener: self.listener.clone(),
+                transport: Transport::Tls,
+            };
+            let store = self.certs.load_full();
+            let chosen = self.policy.certificate_for(&hello, |d| store.has(d)).await;
+            let (domain, key) = store.get(chosen.as_deref());
+            let config = self.config_for(&domain, key);
+            let stream = start.into_stream(config).await?;
+            Ok(Accepted { stream, server_name, domain })
+        };
+        tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake)
+            .await
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out"))?
+    }
+
+    fn config_for(&self, domain: &str, key: Arc<CertifiedKey>) -> Arc<ServerConfig> {
+        let mut configs = self.configs.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((k, c)) = configs.get(domain)
+            && Arc::ptr_eq(k, &key)
+        {
+            return c.clone();
+        }
+        let config = Arc::new(server_config(key.clone()));
+        configs.insert(domain.to_string(), (key, config.clone()));
+        config
+    }
+}
+
+/// A fixed certificate.
+#[derive(Debug)]
+struct Fixed(Arc<CertifiedKey>);
+
+impl ResolvesServerCert for Fixed {
+    fn resolve(&self, _hello: rustls::server::ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.clone())
+    }
+}
+
+/// TLS 1.2 and 1.3 (many phones still speak only 1.2), ring provider, no
+/// client certificate required (phones use self-signed ones, if any).
+fn server_config(key: Arc<CertifiedKey>) -> ServerConfig {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .expect("ring supports TLS 1.2 and 1.3")
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(Fixed(key)));
+    config.alpn_protocols.clear();
+    config
+}
