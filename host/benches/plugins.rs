@@ -22,7 +22,10 @@ fn call() -> Call {
         source_addr: "192.0.2.10:50611".into(),
         caller_srtp: true,
         headers: (0..8)
-            .map(|i| Header { name: format!("X-Header-{i}"), value: format!("value number {i}") })
+            .map(|i| Header {
+                name: format!("X-Header-{i}"),
+                value: format!("value number {i}"),
+            })
             .collect(),
     }
 }
@@ -56,9 +59,17 @@ fn variant(wasm: &[u8], n: u32) -> Vec<u8> {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
-        let dial_plan = BUNDLE.iter().find(|p| p.hook == Hook::Routing).unwrap().wasm;
+        let dial_plan = BUNDLE
+            .iter()
+            .find(|p| p.hook == Hook::Routing)
+            .unwrap()
+            .wasm;
 
         // Compile time: a fresh runtime each time, so nothing is cached.
         let mut compiles = Vec::new();
@@ -70,12 +81,23 @@ fn main() {
             compiles.push(t.elapsed());
         }
         compiles.sort();
-        println!("plugins compile_dial_plan_{}KiB {:.1} ms (median of 10)", dial_plan.len() / 1024, percentile(&compiles, 0.5).as_secs_f64() * 1e3);
+        println!(
+            "plugins compile_dial_plan_{}KiB {:.1} ms (median of 10)",
+            dial_plan.len() / 1024,
+            percentile(&compiles, 0.5).as_secs_f64() * 1e3
+        );
 
         // Decision latency on a warm runtime.
-        let runtime = Runtime::new(Limits { warm_instances: 1000, ..Limits::default() }).unwrap();
+        let runtime = Runtime::new(Limits {
+            warm_instances: 1000,
+            ..Limits::default()
+        })
+        .unwrap();
         let policy = Policy::new(runtime, |h| h.name().to_string());
-        policy.install("routing", dial_plan.to_vec(), "{}".into()).await.unwrap();
+        policy
+            .install("routing", dial_plan.to_vec(), "{}".into())
+            .await
+            .unwrap();
         let c = call();
         for _ in 0..20_000 {
             std::hint::black_box(policy.route(&c).await);
@@ -88,25 +110,40 @@ fn main() {
             lat.push(t.elapsed());
         }
         lat.sort();
-        println!("plugins route_p50 {:.2} us", percentile(&lat, 0.50).as_secs_f64() * 1e6);
-        println!("plugins route_p99 {:.2} us", percentile(&lat, 0.99).as_secs_f64() * 1e6);
-        println!("plugins route_p999 {:.2} us", percentile(&lat, 0.999).as_secs_f64() * 1e6);
+        println!(
+            "plugins route_p50 {:.2} us",
+            percentile(&lat, 0.50).as_secs_f64() * 1e6
+        );
+        println!(
+            "plugins route_p99 {:.2} us",
+            percentile(&lat, 0.99).as_secs_f64() * 1e6
+        );
+        println!(
+            "plugins route_p999 {:.2} us",
+            percentile(&lat, 0.999).as_secs_f64() * 1e6
+        );
         let t = Instant::now();
         for _ in 0..100_000 {
             std::hint::black_box(policy.is_trunk_exempt("pstn").await);
         }
-        println!("plugins trivial_call_mean {:.2} us", t.elapsed().as_secs_f64() * 1e6 / 100_000.0 );
+        println!(
+            "plugins trivial_call_mean {:.2} us",
+            t.elapsed().as_secs_f64() * 1e6 / 100_000.0
+        );
 
         // Memory per live instance.
         let plugin = policy.current(Hook::Routing).unwrap();
         let before = rss_kib();
-        plugin.prewarm(1000).await.unwrap();
+        plugin.prewarm(500).await.unwrap();
         let live = plugin.warm_instances();
         for _ in 0..live {
             // Touch each instance once, as a call would.
             std::hint::black_box(policy.route(&c).await);
         }
-        println!("plugins memory_per_instance {:.1} KiB ({live} live instances)", (rss_kib().saturating_sub(before)) as f64 / live as f64);
+        println!(
+            "plugins memory_per_instance {:.1} KiB ({live} live instances)",
+            (rss_kib().saturating_sub(before)) as f64 / live as f64
+        );
 
         // File write -> swapped in, through the folder watcher.
         let dir = tempfile::tempdir().unwrap();

@@ -3,6 +3,7 @@
 
 use crate::plugins::{Hook, Limits};
 use serde::Deserialize;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -10,8 +11,13 @@ use std::time::Duration;
 pub const DEFAULT_TOML: &str = r#"# pbx configuration. Created on first run; edit and restart.
 
 [sip]
-# The default domain: its certificate is the default one (certs/<domain>/).
+# The default domain: its certificate is the default one (certs/<domain>/),
+# and REGISTERs to an IP address belong to it.
 domain = "localhost"
+# Listening addresses; add "[::]:5060" etc. for IPv6.
+udp = ["0.0.0.0:5060"]
+tcp = ["0.0.0.0:5060"]
+tls = ["0.0.0.0:5061"]
 
 [plugins]
 # Folder of the policy plugins, relative to this file's folder. Drop a new
@@ -46,11 +52,19 @@ struct RawConfig {
 #[serde(default, deny_unknown_fields)]
 struct RawSip {
     domain: String,
+    udp: Vec<String>,
+    tcp: Vec<String>,
+    tls: Vec<String>,
 }
 
 impl Default for RawSip {
     fn default() -> Self {
-        RawSip { domain: "localhost".into() }
+        RawSip {
+            domain: "localhost".into(),
+            udp: vec!["0.0.0.0:5060".into()],
+            tcp: vec!["0.0.0.0:5060".into()],
+            tls: vec!["0.0.0.0:5061".into()],
+        }
     }
 }
 
@@ -86,6 +100,17 @@ struct RawHooks {
     provisioning: Option<String>,
 }
 
+/// Where the SIP service listens.
+#[derive(Debug, Clone, Default)]
+pub struct Listen {
+    /// UDP sockets.
+    pub udp: Vec<SocketAddr>,
+    /// TCP listeners.
+    pub tcp: Vec<SocketAddr>,
+    /// TLS listeners.
+    pub tls: Vec<SocketAddr>,
+}
+
 /// A validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -97,6 +122,8 @@ pub struct Config {
     pub certs_dir: PathBuf,
     /// The default domain (lower-case).
     pub domain: String,
+    /// SIP listening addresses.
+    pub listen: Listen,
     /// Limits for every plugin call.
     pub limits: Limits,
     /// Plugin name per hook, in [`Hook::ALL`] order.
@@ -108,8 +135,25 @@ impl Config {
     pub fn parse(data_dir: &Path, text: &str) -> Result<Config, String> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| e.to_string())?;
         let p = raw.plugins;
+        let addrs = |what: &str, list: &[String]| -> Result<Vec<SocketAddr>, String> {
+            list.iter()
+                .map(|a| {
+                    a.parse()
+                        .map_err(|_| format!("sip.{what}: {a:?} is not an address:port"))
+                })
+                .collect()
+        };
+        let listen = Listen {
+            udp: addrs("udp", &raw.sip.udp)?,
+            tcp: addrs("tcp", &raw.sip.tcp)?,
+            tls: addrs("tls", &raw.sip.tls)?,
+        };
         let domain = raw.sip.domain.trim().to_ascii_lowercase();
-        if domain.is_empty() || !domain.bytes().all(|b| b.is_ascii_alphanumeric() || b".-".contains(&b)) {
+        if domain.is_empty()
+            || !domain
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-".contains(&b))
+        {
             return Err(format!("sip.domain: {domain:?} is not a domain name"));
         }
         if !(1..=10_000).contains(&p.deadline_ms) {
@@ -147,6 +191,7 @@ impl Config {
             plugins_dir: data_dir.join(p.dir),
             certs_dir: data_dir.join("certs"),
             domain,
+            listen,
             limits: Limits {
                 deadline: Duration::from_millis(p.deadline_ms),
                 memory_bytes: (p.memory_mib as usize) << 20,

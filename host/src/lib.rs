@@ -14,4 +14,6 @@ pub mod app;
 pub mod bundle;
 pub mod config;
 pub mod plugins;
+pub mod sip;
+pub mod store;
 pub mod tls;

@@ -53,7 +53,9 @@ fn first_run_creates_everything_and_plugins_list_shows_the_bundle() {
         }
     }
     assert!(data.join("pbx.toml").exists());
-    assert!(data.join("certs/ca/ca.pem").exists() && data.join("certs/localhost/cert.pem").exists());
+    assert!(
+        data.join("certs/ca/ca.pem").exists() && data.join("certs/localhost/cert.pem").exists()
+    );
     for name in [
         "dial-plan",
         "e2e-security",

@@ -37,6 +37,7 @@ macro_rules! export {
             fn __get() -> &'static $plugin {
                 $crate::export::instance::<$plugin>(&__PLUGIN)
             }
+            #[allow(dead_code)]
             struct __Export;
             impl __wit::meta::Guest for __Export {
                 fn info() -> __wit::meta::PluginInfo {
@@ -72,7 +73,10 @@ macro_rules! export {
                     <$plugin as $crate::Plugin>::provisioning_password(__get(), &request)
                 }
             }
-    $crate::bindings::__export_plugin_world!(__Export with_types_in $crate::bindings);
+            // Native builds (a plugin's own `cargo test`) export nothing:
+            // component export names are not valid native symbol names.
+            #[cfg(target_family = "wasm")]
+            $crate::bindings::__export_plugin_world!(__Export with_types_in $crate::bindings);
         };
     };
 }

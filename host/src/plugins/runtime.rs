@@ -81,19 +81,21 @@ impl Runtime {
         cfg.epoch_interruption(true);
         cfg.consume_fuel(limits.fuel.is_some());
         // A plugin's memory lives in a fixed 64 MiB reservation (above the
-        // 32 MiB default cap), not the default 4 GiB, so the pool reserves
-        // tens of GiB of address space rather than terabytes.
+        // 32 MiB default cap), not the default 4 GiB, so the pool below
+        // reserves about 128 GiB of address space rather than 8 TiB.
         let reservation = (limits.memory_bytes as u64)
             .next_power_of_two()
             .max(64 << 20);
         cfg.memory_reservation(reservation);
         cfg.memory_guard_size(64 << 10);
         let mut pool = PoolingAllocationConfig::default();
-        pool.total_component_instances(512)
-            .total_core_instances(1024)
-            .total_memories(512)
-            .total_tables(512)
-            .total_stacks(512)
+        // A Rust wasip2 component holds a few core instances and tables
+        // (its module plus adapter shims) but one memory.
+        pool.total_component_instances(1000)
+            .total_core_instances(8000)
+            .total_memories(2000)
+            .total_tables(8000)
+            .total_stacks(1000)
             .max_memory_size(limits.memory_bytes);
         cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&cfg).map_err(|e| LoadError::Engine(format!("{e:#}")))?;

@@ -6,9 +6,9 @@
 //! `ServerConfig` (built once per domain and cached).
 
 use super::CertStore;
+use crate::plugins::Policy;
 use crate::plugins::certificates::Hello;
 use crate::plugins::types::Transport;
-use crate::plugins::Policy;
 use arc_swap::ArcSwap;
 use rustls::server::{Acceptor, ResolvesServerCert, ServerConfig};
 use rustls::sign::CertifiedKey;
@@ -61,7 +61,10 @@ impl TlsAcceptor {
     {
         let handshake = async {
             let start = LazyConfigAcceptor::new(Acceptor::default(), io).await?;
-            let server_name = start.client_hello().server_name().map(str::to_ascii_lowercase);
+            let server_name = start
+                .client_hello()
+                .server_name()
+                .map(str::to_ascii_lowercase);
             let hello = Hello {
                 server_name: server_name.clone(),
                 listener: self.listener.clone(),
@@ -72,11 +75,17 @@ impl TlsAcceptor {
             let (domain, key) = store.get(chosen.as_deref());
             let config = self.config_for(&domain, key);
             let stream = start.into_stream(config).await?;
-            Ok(Accepted { stream, server_name, domain })
+            Ok(Accepted {
+                stream,
+                server_name,
+                domain,
+            })
         };
         tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake)
             .await
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out"))?
+            .map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out")
+            })?
     }
 
     fn config_for(&self, domain: &str, key: Arc<CertifiedKey>) -> Arc<ServerConfig> {

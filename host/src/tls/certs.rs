@@ -9,7 +9,9 @@
 //! ```
 //! The default certificate is the default domain's.
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType,
+};
 use rustls::crypto::ring::sign::any_supported_type;
 use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject;
@@ -88,10 +90,17 @@ impl CertStore {
     /// Load every `<domain>/cert.pem` + `key.pem` of `dir`.
     pub fn load(dir: &Path, default_domain: &str) -> Result<CertStore, CertError> {
         let mut by_domain = HashMap::new();
-        let entries = std::fs::read_dir(dir).map_err(|source| CertError::Io { path: dir.into(), source })?;
+        let entries = std::fs::read_dir(dir).map_err(|source| CertError::Io {
+            path: dir.into(),
+            source,
+        })?;
         for entry in entries.flatten() {
             let path = entry.path();
-            let Some(domain) = path.file_name().and_then(|n| n.to_str()).map(str::to_ascii_lowercase) else {
+            let Some(domain) = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .map(str::to_ascii_lowercase)
+            else {
                 continue;
             };
             if domain == "ca" || !path.join("cert.pem").exists() {
@@ -104,7 +113,10 @@ impl CertStore {
         if !by_domain.contains_key(&default_domain) {
             return Err(CertError::NoDefault(default_domain));
         }
-        Ok(CertStore { default_domain, by_domain })
+        Ok(CertStore {
+            default_domain,
+            by_domain,
+        })
     }
 
     /// Is there a certificate for `domain` (lower-case)?
@@ -116,7 +128,10 @@ impl CertStore {
     pub fn get(&self, domain: Option<&str>) -> (String, Arc<CertifiedKey>) {
         match domain.and_then(|d| self.by_domain.get_key_value(d)) {
             Some((d, k)) => (d.clone(), k.clone()),
-            None => (self.default_domain.clone(), self.by_domain[&self.default_domain].clone()),
+            None => (
+                self.default_domain.clone(),
+                self.by_domain[&self.default_domain].clone(),
+            ),
         }
     }
 
@@ -133,11 +148,20 @@ impl CertStore {
 
 fn load_certified_key(cert: &Path, key: &Path) -> Result<CertifiedKey, CertError> {
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| CertError::Pem { path: cert.into(), what: e.to_string() })?
+        .map_err(|e| CertError::Pem {
+            path: cert.into(),
+            what: e.to_string(),
+        })?
         .collect::<Result<_, _>>()
-        .map_err(|e| CertError::Pem { path: cert.into(), what: e.to_string() })?;
+        .map_err(|e| CertError::Pem {
+            path: cert.into(),
+            what: e.to_string(),
+        })?;
     if chain.is_empty() {
-        return Err(CertError::Pem { path: cert.into(), what: "no certificate".into() });
+        return Err(CertError::Pem {
+            path: cert.into(),
+            what: "no certificate".into(),
+        });
     }
     // The key's own parse errors are not echoed: they could quote key bytes.
     let der = PrivateKeyDer::from_pem_file(key).map_err(|_| CertError::Pem {
@@ -160,7 +184,11 @@ pub fn issue_dev_cert(dir: &Path, domain: &str) -> Result<(), CertError> {
         let mut p = CertificateParams::new(Vec::<String>::new()).map_err(gen_err)?;
         p.distinguished_name.push(DnType::CommonName, DEV_CA_NAME);
         p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        p.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
         p
     };
     let ca_key = if ca_key_path.exists() {
@@ -196,14 +224,23 @@ pub fn issue_dev_cert(dir: &Path, domain: &str) -> Result<(), CertError> {
 }
 
 fn read(path: &Path) -> Result<String, CertError> {
-    std::fs::read_to_string(path).map_err(|source| CertError::Io { path: path.into(), source })
+    std::fs::read_to_string(path).map_err(|source| CertError::Io {
+        path: path.into(),
+        source,
+    })
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), CertError> {
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|source| CertError::Io { path: parent.into(), source })?;
+        std::fs::create_dir_all(parent).map_err(|source| CertError::Io {
+            path: parent.into(),
+            source,
+        })?;
     }
-    std::fs::write(path, bytes).map_err(|source| CertError::Io { path: path.into(), source })
+    std::fs::write(path, bytes).map_err(|source| CertError::Io {
+        path: path.into(),
+        source,
+    })
 }
 
 /// Write a private key readable by the owner only.
@@ -211,7 +248,10 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), CertError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|source| CertError::Io { path: parent.into(), source })?;
+        std::fs::create_dir_all(parent).map_err(|source| CertError::Io {
+            path: parent.into(),
+            source,
+        })?;
     }
     let mut f = std::fs::OpenOptions::new()
         .write(true)
@@ -219,6 +259,12 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), CertError> {
         .truncate(true)
         .mode(0o600)
         .open(path)
-        .map_err(|source| CertError::Io { path: path.into(), source })?;
-    f.write_all(bytes).map_err(|source| CertError::Io { path: path.into(), source })
+        .map_err(|source| CertError::Io {
+            path: path.into(),
+            source,
+        })?;
+    f.write_all(bytes).map_err(|source| CertError::Io {
+        path: path.into(),
+        source,
+    })
 }

@@ -92,7 +92,9 @@ fn ensure_target() {
     if sysroot.join("lib/rustlib").join(WASM_TARGET).exists() {
         return;
     }
-    println!("cargo:warning=installing the {WASM_TARGET} target with rustup (needed to build the plugins)");
+    println!(
+        "cargo:warning=installing the {WASM_TARGET} target with rustup (needed to build the plugins)"
+    );
     let mut cmd = Command::new("rustup");
     cmd.args(["target", "add", WASM_TARGET]);
     if let Some(toolchain) = env::var_os("RUSTUP_TOOLCHAIN") {

@@ -3,5 +3,6 @@
 mod plugin_defaults;
 mod plugin_limits;
 mod plugin_reload;
+mod sip_register;
 mod support;
 mod tls_sni;

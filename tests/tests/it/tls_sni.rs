@@ -19,8 +19,15 @@ async fn listener() -> (std::net::SocketAddr, tempfile::TempDir) {
     }
     let store = CertStore::load_or_init(dir.path(), "pbx.test").unwrap();
     let policy = policy();
-    policy.install("certificates", bundled(Hook::Certificates), "{}".into()).await.unwrap();
-    let acceptor = Arc::new(TlsAcceptor::new("sip-tls", Arc::new(ArcSwap::from_pointee(store)), policy));
+    policy
+        .install("certificates", bundled(Hook::Certificates), "{}".into())
+        .await
+        .unwrap();
+    let acceptor = Arc::new(TlsAcceptor::new(
+        "sip-tls",
+        Arc::new(ArcSwap::from_pointee(store)),
+        policy,
+    ));
     let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = tcp.local_addr().unwrap();
     tokio::spawn(async move {
@@ -40,18 +47,31 @@ async fn listener() -> (std::net::SocketAddr, tempfile::TempDir) {
 
 /// Connect trusting only the development CA; returns the leaf certificate
 /// presented and the domain the server says it chose.
-async fn connect(addr: std::net::SocketAddr, certs: &std::path::Path, name: ServerName<'static>) -> (CertificateDer<'static>, String) {
+async fn connect(
+    addr: std::net::SocketAddr,
+    certs: &std::path::Path,
+    name: ServerName<'static>,
+) -> (CertificateDer<'static>, String) {
     let mut roots = rustls::RootCertStore::empty();
-    roots.add(CertificateDer::from_pem_file(certs.join(pbx::tls::DEV_CA_FILE)).unwrap()).unwrap();
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    roots
+        .add(CertificateDer::from_pem_file(certs.join(pbx::tls::DEV_CA_FILE)).unwrap())
+        .unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let tcp = TcpStream::connect(addr).await.unwrap();
-    let mut tls = connector.connect(name, tcp).await.expect("handshake verifies against the dev CA");
-    let leaf = tls.get_ref().1.peer_certificates().unwrap()[0].clone().into_owned();
+    let mut tls = connector
+        .connect(name, tcp)
+        .await
+        .expect("handshake verifies against the dev CA");
+    let leaf = tls.get_ref().1.peer_certificates().unwrap()[0]
+        .clone()
+        .into_owned();
     let mut domain = String::new();
     tls.read_to_string(&mut domain).await.unwrap();
     (leaf, domain)
@@ -67,10 +87,19 @@ async fn sni_selects_the_domain_certificate_and_no_sni_gets_the_default() {
     for d in ["a.example", "b.example"] {
         let (leaf, chosen) = connect(addr, dir.path(), ServerName::try_from(d).unwrap()).await;
         assert_eq!(chosen, d);
-        assert_eq!(leaf, cert_of(dir.path(), d), "{d} got another domain's certificate");
+        assert_eq!(
+            leaf,
+            cert_of(dir.path(), d),
+            "{d} got another domain's certificate"
+        );
     }
     // rustls sends no SNI when connecting to an IP address.
-    let (leaf, chosen) = connect(addr, dir.path(), ServerName::IpAddress("127.0.0.1".parse::<std::net::IpAddr>().unwrap().into())).await;
+    let (leaf, chosen) = connect(
+        addr,
+        dir.path(),
+        ServerName::IpAddress("127.0.0.1".parse::<std::net::IpAddr>().unwrap().into()),
+    )
+    .await;
     assert_eq!(chosen, "pbx.test");
     assert_eq!(leaf, cert_of(dir.path(), "pbx.test"));
 }
@@ -79,11 +108,18 @@ async fn sni_selects_the_domain_certificate_and_no_sni_gets_the_default() {
 async fn tls_garbage_closes_only_that_connection() {
     let (addr, dir) = listener().await;
     let mut junk = TcpStream::connect(addr).await.unwrap();
-    junk.write_all(b"REGISTER sip:pbx.test SIP/2.0\r\n\r\n\x16\x03\x01garbage").await.unwrap();
+    junk.write_all(b"REGISTER sip:pbx.test SIP/2.0\r\n\r\n\x16\x03\x01garbage")
+        .await
+        .unwrap();
     let mut buf = [0u8; 64];
     // The server drops the connection: EOF or reset, never a hang.
-    let n = tokio::time::timeout(std::time::Duration::from_secs(15), junk.read(&mut buf)).await.expect("closed");
-    assert!(matches!(n, Ok(0) | Err(_)) || matches!(n, Ok(n) if n > 0 && buf[0] == 0x15), "{n:?}");
+    let n = tokio::time::timeout(std::time::Duration::from_secs(15), junk.read(&mut buf))
+        .await
+        .expect("closed");
+    assert!(
+        matches!(n, Ok(0) | Err(_)) || matches!(n, Ok(n) if n > 0 && buf[0] == 0x15),
+        "{n:?}"
+    );
     // The listener still serves others.
     let (_, chosen) = connect(addr, dir.path(), ServerName::try_from("a.example").unwrap()).await;
     assert_eq!(chosen, "a.example");

@@ -11,6 +11,7 @@ wit_bindgen::generate!({
     ",
 });
 
+#[allow(dead_code)]
 struct Alien;
 
 impl Guest for Alien {
@@ -19,4 +20,5 @@ impl Guest for Alien {
     }
 }
 
+#[cfg(target_family = "wasm")]
 export!(Alien);

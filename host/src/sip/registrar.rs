@@ -1,0 +1,379 @@
+//! The registrar: REGISTER with digest authentication (MD5 and SHA-256,
+//! `qop=auth`), Expires/Min-Expires, several contacts, `*` removal, and
+//! bindings kept in memory and in the store so they survive a restart.
+//!
+//! A binding remembers the flow its REGISTER arrived on: requests to the
+//! phone go back over that connection (never a new one to its port, which
+//! NAT would block). A binding whose flow has closed is unreachable until
+//! the phone registers again.
+
+use super::guard::Guard;
+use super::transport::{FlowId, Proto, Source};
+use crate::store::{Binding, Store};
+use pbx_sip::auth::{AuthError, Authenticator, Credential, DigestResponse};
+use pbx_sip::response::response_to;
+use pbx_sip::{HeaderName, Host, Request, Response, Uri};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// Registrar settings.
+#[derive(Debug, Clone)]
+pub struct RegistrarConfig {
+    /// The domain a REGISTER to an IP address belongs to.
+    pub default_domain: String,
+    /// Shortest registration accepted (`423` below it), seconds.
+    pub min_expires: u32,
+    /// Longest registration granted, seconds.
+    pub max_expires: u32,
+    /// Registration time when the phone asks for none, seconds.
+    pub default_expires: u32,
+}
+
+impl Default for RegistrarConfig {
+    fn default() -> Self {
+        RegistrarConfig {
+            default_domain: "localhost".into(),
+            min_expires: 60,
+            max_expires: 3600,
+            default_expires: 3600,
+        }
+    }
+}
+
+/// One registered contact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindingEntry {
+    /// The Contact URI.
+    pub contact: String,
+    /// RFC 5626 instance and reg-id, when the phone supports outbound.
+    pub instance: Option<String>,
+    /// RFC 5626 reg-id.
+    pub reg_id: Option<u32>,
+    /// Expiry, UNIX seconds.
+    pub expires_at: u64,
+    /// Where the REGISTER came from (its flow, for TCP and TLS).
+    pub source: Source,
+    /// The Call-ID of the REGISTER.
+    pub call_id: String,
+    /// Its CSeq number.
+    pub cseq: u32,
+}
+
+type Aor = (String, String);
+
+/// The registrar.
+pub struct Registrar {
+    store: Arc<dyn Store>,
+    config: RegistrarConfig,
+    guard: Guard,
+    realms: Mutex<HashMap<String, Authenticator>>,
+    bindings: Mutex<HashMap<Aor, Vec<BindingEntry>>>,
+}
+
+impl Registrar {
+    /// A registrar over `store`, with the unexpired bindings it holds.
+    pub fn new(store: Arc<dyn Store>, config: RegistrarConfig) -> Registrar {
+        let mut bindings: HashMap<Aor, Vec<BindingEntry>> = HashMap::new();
+        match store.bindings(unix_now()) {
+            Ok(saved) => {
+                for b in saved {
+                    let Some(source) = parse_source(&b.source) else {
+                        continue;
+                    };
+                    bindings
+                        .entry((b.domain.clone(), b.extension.clone()))
+                        .or_default()
+                        .push(BindingEntry {
+                            contact: b.contact,
+                            instance: b.instance,
+                            reg_id: b.reg_id,
+                            expires_at: b.expires_at,
+                            source,
+                            call_id: b.call_id,
+                            cseq: b.cseq,
+                        });
+                }
+            }
+            Err(e) => tracing::error!("cannot load saved registrations: {e}"),
+        }
+        Registrar {
+            store,
+            config,
+            guard: Guard::default(),
+            realms: Mutex::new(HashMap::new()),
+            bindings: Mutex::new(bindings),
+        }
+    }
+
+    /// The current bindings of `extension@domain`.
+    pub fn lookup(&self, domain: &str, extension: &str) -> Vec<BindingEntry> {
+        let now = unix_now();
+        let map = self.bindings.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(&(domain.to_ascii_lowercase(), extension.to_string()))
+            .map(|v| v.iter().filter(|b| b.expires_at > now).cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Forget the flow of bindings made over `flow`: they stay registered
+    /// but are unreachable until the phone registers again.
+    pub fn flow_closed(&self, flow: FlowId) {
+        let mut map = self.bindings.lock().unwrap_or_else(|p| p.into_inner());
+        for b in map.values_mut().flatten() {
+            if b.source.flow == Some(flow) {
+                b.source.flow = None;
+            }
+        }
+    }
+
+    /// Handle a REGISTER.
+    pub async fn register(&self, req: &Request, source: &Source) -> Option<Response> {
+        let reply = |code: u16, reason: Option<&str>| response_to(req, code, reason).ok();
+        let ip = source.remote.ip();
+        if self.guard.is_blocked(ip, Instant::now()) {
+            return reply(403, Some("Too many failed authentication attempts"));
+        }
+        let Some((domain, user)) = self.aor(req.to()) else {
+            return reply(404, Some("Not a registrable address"));
+        };
+        let extension = match self.store.extension(&domain, &user) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::error!("registrar store: {e}");
+                return reply(500, Some("Database unavailable"));
+            }
+        };
+
+        // Digest authentication.
+        let now = SystemTime::now();
+        let credentials = req
+            .headers()
+            .get_all(&HeaderName::AUTHORIZATION)
+            .filter_map(|v| DigestResponse::parse(v).ok())
+            .find(|d| d.realm.eq_ignore_ascii_case(&domain));
+        let Some(credentials) = credentials else {
+            if req.headers().contains(&HeaderName::AUTHORIZATION) {
+                self.failed(ip, source, &user, &domain, "unusable credentials");
+            }
+            return self.challenge(req, &domain, false);
+        };
+        // Unknown extensions are checked against a throwaway password so
+        // the answer does not reveal whether the extension exists.
+        let password = extension
+            .as_ref()
+            .map_or_else(crate::store::random_password, |e| e.password.clone());
+        let verdict = {
+            let mut realms = self.realms.lock().unwrap_or_else(|p| p.into_inner());
+            match realm(&mut realms, &domain) {
+                Some(auth) => auth.verify(
+                    &credentials,
+                    req.method(),
+                    &Credential::Password(password),
+                    now,
+                ),
+                None => return reply(500, Some("No randomness for nonces")),
+            }
+        };
+        match verdict {
+            Ok(()) if credentials.username == user && extension.is_some() => {}
+            Err(AuthError::StaleNonce) => return self.challenge(req, &domain, true),
+            Err(AuthError::InvalidNonce | AuthError::OpaqueMismatch) => {
+                self.failed(ip, source, &user, &domain, "nonce not ours");
+                return self.challenge(req, &domain, false);
+            }
+            _ => {
+                self.failed(ip, source, &user, &domain, "wrong credentials");
+                return reply(403, Some("Forbidden"));
+            }
+        }
+
+        // Update the bindings.
+        let contacts = match req.contacts() {
+            Ok(c) => c,
+            Err(_) => return reply(400, Some("Bad Contact header")),
+        };
+        let header_expires = req
+            .headers()
+            .get(&HeaderName::EXPIRES)
+            .and_then(|v| v.trim().parse::<u32>().ok());
+        let aor = (domain.clone(), user.clone());
+        let now_secs = unix_now();
+        let cseq = req.cseq().seq;
+        let call_id = req.call_id().to_string();
+        let current = {
+            let mut map = self.bindings.lock().unwrap_or_else(|p| p.into_inner());
+            let list = map.entry(aor.clone()).or_default();
+            list.retain(|b| b.expires_at > now_secs);
+            match contacts {
+                None => {
+                    if header_expires != Some(0) {
+                        return reply(400, Some("Contact: * needs Expires: 0"));
+                    }
+                    list.clear();
+                }
+                Some(contacts) => {
+                    for c in &contacts {
+                        let asked = c
+                            .params
+                            .value("expires")
+                            .and_then(|v| v.trim().parse::<u32>().ok())
+                            .or(header_expires)
+                            .unwrap_or(self.config.default_expires);
+                        if asked != 0 && asked < self.config.min_expires {
+                            let mut r = reply(423, None)?;
+                            r.push_header(
+                                HeaderName::MIN_EXPIRES,
+                                &self.config.min_expires.to_string(),
+                            )
+                            .ok()?;
+                            return Some(r);
+                        }
+                    }
+                    for c in contacts {
+                        let asked = c
+                            .params
+                            .value("expires")
+                            .and_then(|v| v.trim().parse::<u32>().ok())
+                            .or(header_expires)
+                            .unwrap_or(self.config.default_expires)
+                            .min(self.config.max_expires);
+                        let contact = c.uri.to_string();
+                        let instance = c.params.value("+sip.instance").map(str::to_string);
+                        let reg_id = c.params.value("reg-id").and_then(|v| v.parse().ok());
+                        let same =
+                            |b: &BindingEntry| match (&instance, reg_id, &b.instance, b.reg_id) {
+                                (Some(i), Some(r), Some(bi), Some(br)) => i == bi && r == br,
+                                _ => b.contact == contact,
+                            };
+                        if let Some(old) = list.iter().find(|b| same(b)) {
+                            if old.call_id == call_id && old.cseq >= cseq {
+                                return reply(500, Some("Out of order CSeq"));
+                            }
+                        }
+                        list.retain(|b| !same(b));
+                        if asked > 0 {
+                            list.push(BindingEntry {
+                                contact,
+                                instance,
+                                reg_id,
+                                expires_at: now_secs + u64::from(asked),
+                                source: *source,
+                                call_id: call_id.clone(),
+                                cseq,
+                            });
+                        }
+                    }
+                }
+            }
+            let current = list.clone();
+            if list.is_empty() {
+                map.remove(&aor);
+            }
+            current
+        };
+        self.persist(&aor, &current);
+        tracing::debug!(extension = %user, %domain, %source, bindings = current.len(), "registered");
+
+        let mut ok = reply(200, None)?;
+        for b in &current {
+            let contact = format!(
+                "<{}>;expires={}",
+                b.contact,
+                b.expires_at.saturating_sub(now_secs)
+            );
+            ok.push_header(HeaderName::CONTACT, &contact).ok()?;
+        }
+        Some(ok)
+    }
+
+    /// A 401 with SHA-256 and MD5 challenges.
+    fn challenge(&self, req: &Request, domain: &str, stale: bool) -> Option<Response> {
+        let mut r = response_to(req, 401, None).ok()?;
+        let mut realms = self.realms.lock().unwrap_or_else(|p| p.into_inner());
+        let auth = realm(&mut realms, domain)?;
+        for c in auth.challenges(stale, SystemTime::now()) {
+            r.push_header(HeaderName::WWW_AUTHENTICATE, &c.to_string())
+                .ok()?;
+        }
+        Some(r)
+    }
+
+    fn failed(&self, ip: std::net::IpAddr, source: &Source, user: &str, domain: &str, why: &str) {
+        if self.guard.failed(ip, Instant::now()) {
+            tracing::warn!(%source, "authentication failures from {ip}: refusing it for a while");
+        }
+        tracing::debug!(%source, extension = user, domain, "authentication failed: {why}");
+    }
+
+    fn persist(&self, aor: &Aor, current: &[BindingEntry]) {
+        let rows: Vec<Binding> = current
+            .iter()
+            .map(|b| Binding {
+                domain: aor.0.clone(),
+                extension: aor.1.clone(),
+                contact: b.contact.clone(),
+                instance: b.instance.clone(),
+                reg_id: b.reg_id,
+                source: b.source.to_string(),
+                expires_at: b.expires_at,
+                call_id: b.call_id.clone(),
+                cseq: b.cseq,
+            })
+            .collect();
+        if let Err(e) = self.store.replace_bindings(&aor.0, &aor.1, &rows) {
+            tracing::error!("saving registrations of {}@{}: {e}", aor.1, aor.0);
+        }
+    }
+
+    /// The address-of-record of a To header: (domain, extension). A
+    /// REGISTER to an IP address belongs to the default domain.
+    fn aor(&self, to: &pbx_sip::NameAddr) -> Option<(String, String)> {
+        let Uri::Sip(uri) = &to.uri else { return None };
+        let user = uri
+            .user
+            .clone()
+            .filter(|u| !u.is_empty() && u.len() <= 64)?;
+        let domain = match &uri.host {
+            Host::Domain(d) => d.to_ascii_lowercase(),
+            Host::Ipv4(_) | Host::Ipv6(_) => self.config.default_domain.clone(),
+        };
+        Some((domain, user))
+    }
+}
+
+fn realm<'a>(
+    realms: &'a mut HashMap<String, Authenticator>,
+    domain: &str,
+) -> Option<&'a mut Authenticator> {
+    if !realms.contains_key(domain) {
+        let auth = Authenticator::with_random_key(domain).ok()?;
+        realms.insert(domain.to_string(), auth);
+    }
+    realms.get_mut(domain)
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// `tls:1.2.3.4:5061` back into a [`Source`] (without a flow: a restart
+/// closed every connection).
+fn parse_source(s: &str) -> Option<Source> {
+    let (proto, addr) = s.split_once(':')?;
+    let proto = match proto {
+        "udp" => Proto::Udp,
+        "tcp" => Proto::Tcp,
+        "tls" => Proto::Tls,
+        _ => return None,
+    };
+    let remote: SocketAddr = addr.parse().ok()?;
+    Some(Source {
+        proto,
+        remote,
+        local: SocketAddr::from(([0, 0, 0, 0], 0)),
+        flow: None,
+    })
+}

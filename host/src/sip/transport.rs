@@ -1,0 +1,348 @@
+//! SIP transports: UDP sockets, and TCP/TLS listeners whose connections
+//! are flows. This is the only code that touches SIP sockets.
+//!
+//! A stream connection reads in two phases (`pbx_sip::framing::check`,
+//! then parse): CRLF keep-alive pings get a pong, a message that does not
+//! complete within [`TransportConfig::message_timeout`] is cut off (only
+//! that connection is closed), an idle connection is closed after
+//! [`TransportConfig::idle_timeout`], and at most
+//! [`TransportConfig::max_connections`] are open at once.
+
+use super::Core;
+use crate::tls::TlsAcceptor;
+use pbx_sip::framing::{self, FrameError, Framed};
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::{Semaphore, mpsc};
+
+/// A SIP transport protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Proto {
+    /// UDP.
+    Udp,
+    /// TCP.
+    Tcp,
+    /// TLS over TCP.
+    Tls,
+}
+
+impl Proto {
+    /// The name used in Via headers.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Proto::Udp => "UDP",
+            Proto::Tcp => "TCP",
+            Proto::Tls => "TLS",
+        }
+    }
+}
+
+/// A stream connection's identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FlowId(pub u64);
+
+/// Where a message came from, and how to answer it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Source {
+    /// Its transport.
+    pub proto: Proto,
+    /// The peer's address.
+    pub remote: SocketAddr,
+    /// Our address it arrived at.
+    pub local: SocketAddr,
+    /// The connection, for TCP and TLS.
+    pub flow: Option<FlowId>,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}",
+            self.proto.as_str().to_ascii_lowercase(),
+            self.remote
+        )
+    }
+}
+
+/// Limits of the transports.
+#[derive(Debug, Clone, Copy)]
+pub struct TransportConfig {
+    /// Largest message accepted.
+    pub max_message: usize,
+    /// Open TCP/TLS connections at most.
+    pub max_connections: usize,
+    /// A started message must complete within this time.
+    pub message_timeout: Duration,
+    /// A connection with no traffic is closed after this time.
+    pub idle_timeout: Duration,
+}
+
+impl Default for TransportConfig {
+    fn default() -> Self {
+        TransportConfig {
+            max_message: 64 * 1024,
+            max_connections: 10_000,
+            message_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(900),
+        }
+    }
+}
+
+struct FlowHandle {
+    tx: mpsc::Sender<Vec<u8>>,
+    remote: SocketAddr,
+}
+
+/// The open stream connections, to send on a flow by its id.
+#[derive(Default)]
+pub struct Flows {
+    next: AtomicU64,
+    open: Mutex<HashMap<FlowId, FlowHandle>>,
+}
+
+impl Flows {
+    /// Queue `bytes` on `flow`; false if the connection is gone or its
+    /// queue is full (a stalled peer must not stall the PBX).
+    pub fn send(&self, flow: FlowId, bytes: Vec<u8>) -> bool {
+        let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        open.get(&flow)
+            .is_some_and(|h| h.tx.try_send(bytes).is_ok())
+    }
+
+    /// Is `flow` still open?
+    pub fn is_open(&self, flow: FlowId) -> bool {
+        self.open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(&flow)
+    }
+
+    /// Open connections.
+    pub fn len(&self) -> usize {
+        self.open.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// No open connections.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The remote address of `flow`.
+    pub fn remote(&self, flow: FlowId) -> Option<SocketAddr> {
+        self.open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&flow)
+            .map(|h| h.remote)
+    }
+
+    fn open(&self, remote: SocketAddr) -> (FlowId, mpsc::Receiver<Vec<u8>>) {
+        let id = FlowId(self.next.fetch_add(1, Ordering::Relaxed) + 1);
+        let (tx, rx) = mpsc::channel(256);
+        self.open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, FlowHandle { tx, remote });
+        (id, rx)
+    }
+
+    fn close(&self, id: FlowId) {
+        self.open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+    }
+}
+
+/// The bound listeners of a running PBX.
+#[derive(Debug, Clone, Default)]
+pub struct Listeners {
+    /// UDP sockets.
+    pub udp: Vec<SocketAddr>,
+    /// TCP listeners.
+    pub tcp: Vec<SocketAddr>,
+    /// TLS listeners.
+    pub tls: Vec<SocketAddr>,
+}
+
+/// Receive datagrams on `socket` until the task is dropped.
+pub async fn serve_udp(socket: Arc<UdpSocket>, core: Arc<Core>) {
+    let local = socket
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let mut buf = vec![0u8; 65_536];
+    loop {
+        let (n, remote) = match socket.recv_from(&mut buf).await {
+            Ok(r) => r,
+            Err(e) => {
+                // ICMP port unreachable and the like surface here on some
+                // systems; they concern one peer, not the socket.
+                tracing::debug!("udp receive: {e}");
+                continue;
+            }
+        };
+        let datagram = &buf[..n];
+        if datagram.iter().all(|b| *b == b'\r' || *b == b'\n') {
+            continue; // keep-alive
+        }
+        let source = Source {
+            proto: Proto::Udp,
+            remote,
+            local,
+            flow: None,
+        };
+        if let Some(reply) = core.handle(datagram, &source).await {
+            if let Err(e) = socket.send_to(&reply, remote).await {
+                tracing::debug!(%remote, "udp send: {e}");
+            }
+        }
+    }
+}
+
+/// Accept TCP (or, with `tls`, TLS) connections until the task is dropped.
+pub async fn serve_stream(
+    listener: TcpListener,
+    tls: Option<Arc<TlsAcceptor>>,
+    core: Arc<Core>,
+    limit: Arc<Semaphore>,
+) {
+    let local = listener
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let mut backoff = Duration::from_millis(1);
+    loop {
+        let (tcp, remote) = match listener.accept().await {
+            Ok(c) => {
+                backoff = Duration::from_millis(1);
+                c
+            }
+            Err(e) => {
+                // Out of file descriptors and the like: back off, retry.
+                tracing::warn!("accept on {local}: {e}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+                continue;
+            }
+        };
+        let Ok(permit) = limit.clone().try_acquire_owned() else {
+            core.counters
+                .connections_refused
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(%remote, "connection refused: too many open connections");
+            continue;
+        };
+        let _ = tcp.set_nodelay(true);
+        let core = core.clone();
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            match tls {
+                None => connection(tcp, Proto::Tcp, remote, local, core).await,
+                Some(acceptor) => match acceptor.accept(tcp).await {
+                    Ok(accepted) => {
+                        connection(accepted.stream, Proto::Tls, remote, local, core).await
+                    }
+                    Err(e) => {
+                        core.counters.tls_failures.fetch_add(1, Ordering::Relaxed);
+                        tracing::debug!(%remote, "TLS handshake failed: {e}");
+                    }
+                },
+            }
+        });
+    }
+}
+
+/// Serve one stream connection: read, frame, dispatch, write.
+async fn connection<S>(
+    stream: S,
+    proto: Proto,
+    remote: SocketAddr,
+    local: SocketAddr,
+    core: Arc<Core>,
+) where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (mut rd, mut wr) = tokio::io::split(stream);
+    let (flow, mut outbound) = core.flows.open(remote);
+    let source = Source {
+        proto,
+        remote,
+        local,
+        flow: Some(flow),
+    };
+    let writer = tokio::spawn(async move {
+        while let Some(bytes) = outbound.recv().await {
+            if wr.write_all(&bytes).await.is_err() {
+                break;
+            }
+        }
+        let _ = wr.shutdown().await;
+    });
+
+    let config = core.transport;
+    let parse = pbx_sip::ParseConfig {
+        max_size: config.max_message,
+    };
+    let mut buf: Vec<u8> = Vec::with_capacity(4096);
+    'conn: loop {
+        // Take every complete frame out of the buffer.
+        loop {
+            match framing::check(&buf, &parse) {
+                Ok(Framed::Message { len }) => {
+                    let message: Vec<u8> = buf.drain(..len).collect();
+                    if let Some(reply) = core.handle(&message, &source).await {
+                        if !core.flows.send(flow, reply) {
+                            break 'conn;
+                        }
+                    }
+                }
+                Ok(Framed::Ping { len }) => {
+                    buf.drain(..len);
+                    if !core.flows.send(flow, b"\r\n".to_vec()) {
+                        break 'conn;
+                    }
+                }
+                Ok(Framed::KeepAlive { len }) => {
+                    buf.drain(..len);
+                }
+                Err(FrameError::Incomplete) => break,
+                Err(e) => {
+                    core.counters.stream_errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(%source, "closing the connection: {e}");
+                    break 'conn;
+                }
+            }
+        }
+        let wait = if buf.is_empty() {
+            config.idle_timeout
+        } else {
+            config.message_timeout
+        };
+        if buf.capacity() - buf.len() < 2048 {
+            buf.reserve(4096);
+        }
+        match tokio::time::timeout(wait, rd.read_buf(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(_)) => {}
+            Err(_) if buf.is_empty() => {
+                tracing::debug!(%source, "closing an idle connection");
+                break;
+            }
+            Err(_) => {
+                core.counters.stream_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(%source, bytes = buf.len(), "cutting off a message that did not complete in time");
+                break;
+            }
+        }
+    }
+    core.flows.close(flow);
+    core.on_flow_closed(flow);
+    drop(writer);
+}

@@ -1,0 +1,191 @@
+//! Packet transforms: one [`Cipher`] per suite family.
+//!
+//! A cipher owns ready-to-use session state (AES key schedules, the HMAC
+//! inner/outer pads, the GHASH key) built once from [`SessionKeys`], and
+//! transforms a packet in place. It knows the wire layout of its family
+//! (where the tag, the MKI and the SRTCP trailer go) but nothing about
+//! streams, indices or replay: the [`Context`](crate::Context) decides
+//! which index to use and commits state only after `unprotect` succeeds.
+
+mod aead_gcm;
+mod aes_cm_hmac;
+mod hmac_sha1;
+
+pub(crate) use aead_gcm::AeadGcm;
+pub(crate) use aes_cm_hmac::AesCmHmac;
+
+use aes::cipher::{InnerIvInit, KeyInit, StreamCipher};
+use aes::{Aes128, Aes192, Aes256};
+
+use crate::key::SessionKeys;
+use crate::{Error, Suite};
+
+/// The SRTCP trailer flag: payload encrypted.
+pub(crate) const E_FLAG: u32 = 0x8000_0000;
+
+/// Where an RTP packet's payload starts and which index it has.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RtpAt {
+    /// Header length (CSRCs and extension included).
+    pub(crate) hdr_len: usize,
+    pub(crate) ssrc: u32,
+    pub(crate) roc: u32,
+    pub(crate) seq: u16,
+}
+
+/// What every suite family provides. Implemented by [`AesCmHmac`] and
+/// [`AeadGcm`]; [`Cipher`] dispatches statically between them.
+pub(crate) trait SrtpCipher {
+    /// Encrypts `buf[hdr_len..len]` and appends MKI and tag; returns the
+    /// protected length. The caller checked that `buf` has the room.
+    fn protect_rtp(&self, buf: &mut [u8], len: usize, at: RtpAt, mki: &[u8]) -> usize;
+    /// Verifies and decrypts the whole packet `buf` (MKI already checked);
+    /// returns the plaintext length. On error `buf` is unchanged.
+    fn unprotect_rtp(&self, buf: &mut [u8], at: RtpAt, mki_len: usize) -> Result<usize, Error>;
+    /// Encrypts (if `encrypt`) `buf[8..len]`, appends E‖index, MKI and tag.
+    fn protect_rtcp(
+        &self,
+        buf: &mut [u8],
+        len: usize,
+        ssrc: u32,
+        index: u32,
+        encrypt: bool,
+        mki: &[u8],
+    ) -> usize;
+    /// Verifies and decrypts the SRTCP packet `buf` whose trailer word
+    /// (E‖index) is `trailer`; returns the RTCP length.
+    fn unprotect_rtcp(
+        &self,
+        buf: &mut [u8],
+        ssrc: u32,
+        trailer: u32,
+        mki_len: usize,
+    ) -> Result<usize, Error>;
+}
+
+/// The session cipher of one direction of SRTP or SRTCP.
+// Variants differ in size (GCM holds its GHASH key too); boxing them would
+// add a pointer chase per packet for no gain, there are two per context.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone)]
+pub(crate) enum Cipher {
+    /// AES-CM with HMAC-SHA1 (RFC 3711, RFC 6188).
+    CmHmac(AesCmHmac),
+    /// AES-GCM (RFC 7714).
+    Gcm(AeadGcm),
+}
+
+impl Cipher {
+    /// Builds the cipher of `suite` with the given session keys and tag length.
+    pub(crate) fn new(suite: Suite, keys: &SessionKeys, tag_len: usize) -> Result<Cipher, Error> {
+        keys.check(suite)?;
+        if suite.is_aead() {
+            Ok(Cipher::Gcm(AeadGcm::new(keys)?))
+        } else {
+            Ok(Cipher::CmHmac(AesCmHmac::new(keys, tag_len)?))
+        }
+    }
+}
+
+// Static dispatch for the hot path: a `match` per call, inlined, rather
+// than a vtable call.
+macro_rules! dispatch {
+    ($self:ident, $c:ident => $e:expr) => {
+        match $self {
+            Cipher::CmHmac($c) => $e,
+            Cipher::Gcm($c) => $e,
+        }
+    };
+}
+
+impl SrtpCipher for Cipher {
+    #[inline]
+    fn protect_rtp(&self, buf: &mut [u8], len: usize, at: RtpAt, mki: &[u8]) -> usize {
+        dispatch!(self, c => c.protect_rtp(buf, len, at, mki))
+    }
+    #[inline]
+    fn unprotect_rtp(&self, buf: &mut [u8], at: RtpAt, mki_len: usize) -> Result<usize, Error> {
+        dispatch!(self, c => c.unprotect_rtp(buf, at, mki_len))
+    }
+    #[inline]
+    fn protect_rtcp(
+        &self,
+        buf: &mut [u8],
+        len: usize,
+        ssrc: u32,
+        index: u32,
+        encrypt: bool,
+        mki: &[u8],
+    ) -> usize {
+        dispatch!(self, c => c.protect_rtcp(buf, len, ssrc, index, encrypt, mki))
+    }
+    #[inline]
+    fn unprotect_rtcp(
+        &self,
+        buf: &mut [u8],
+        ssrc: u32,
+        trailer: u32,
+        mki_len: usize,
+    ) -> Result<usize, Error> {
+        dispatch!(self, c => c.unprotect_rtcp(buf, ssrc, trailer, mki_len))
+    }
+}
+
+impl std::fmt::Debug for Cipher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Cipher::CmHmac(_) => "Cipher::CmHmac(<redacted>)",
+            Cipher::Gcm(_) => "Cipher::Gcm(<redacted>)",
+        })
+    }
+}
+
+/// AES in SRTP counter mode with its key schedule built once.
+///
+/// SRTP's AES-CM increments only the low 16 bits of the counter; a full
+/// 128-bit big-endian counter gives the same keystream for any packet
+/// shorter than 2^16 blocks (1 MiB), and every packet is.
+#[allow(clippy::large_enum_variant)] // see `Cipher`
+#[derive(Clone)]
+pub(crate) enum AesCtr {
+    A128(Aes128),
+    A192(Aes192),
+    A256(Aes256),
+}
+
+impl AesCtr {
+    pub(crate) fn new(key: &[u8]) -> Result<AesCtr, Error> {
+        let bad = |_| Error::InvalidKeyLength("AES key must be 16, 24 or 32 octets");
+        Ok(match key.len() {
+            16 => AesCtr::A128(Aes128::new_from_slice(key).map_err(bad)?),
+            24 => AesCtr::A192(Aes192::new_from_slice(key).map_err(bad)?),
+            32 => AesCtr::A256(Aes256::new_from_slice(key).map_err(bad)?),
+            _ => {
+                return Err(Error::InvalidKeyLength(
+                    "AES key must be 16, 24 or 32 octets",
+                ));
+            }
+        })
+    }
+
+    /// XORs the keystream starting at counter `iv` into `data`.
+    #[inline]
+    pub(crate) fn apply_keystream(&self, iv: &[u8; 16], data: &mut [u8]) {
+        // The `ctr` crate borrows the key schedule (`&Aes128` is a block
+        // cipher too), so nothing is copied per packet; it generates eight
+        // blocks at a time with AES-NI when the CPU has it.
+        macro_rules! run {
+            ($c:expr, $t:ty) => {{
+                let core =
+                    ctr::CtrCore::<&$t, ctr::flavors::Ctr128BE>::inner_iv_init($c, iv.into());
+                let mut ctr = aes::cipher::StreamCipherCoreWrapper::from_core(core);
+                ctr.apply_keystream(data);
+            }};
+        }
+        match self {
+            AesCtr::A128(c) => run!(c, Aes128),
+            AesCtr::A192(c) => run!(c, Aes192),
+            AesCtr::A256(c) => run!(c, Aes256),
+        }
+    }
+}

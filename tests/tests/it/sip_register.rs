@@ -1,0 +1,283 @@
+//! Registration with real peers: sipp over UDP and TCP, baresip over TLS;
+//! bad input; brute-force protection.
+
+use pbx::sip::Proto;
+use pbx_tests::{DOMAIN, TestPbx, require, run_with_timeout, shared_dir, sipp, tempdir};
+use std::path::Path;
+use std::time::{Duration, Instant};
+use tokio::net::UdpSocket;
+
+fn users(n: u32) -> Vec<(String, String)> {
+    (200..200 + n).map(|u| (u.to_string(), format!("pw-{u}-secret"))).collect()
+}
+
+async fn pbx_with(users: &[(String, String)]) -> TestPbx {
+    let list: Vec<(&str, &str)> = users.iter().map(|(u, p)| (u.as_str(), p.as_str())).collect();
+    TestPbx::start(&list).await
+}
+
+fn scenario() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("sipp/register_users.xml")
+}
+
+/// Wait (polling the registrar, bounded) until `check` holds.
+async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipp_registers_many_users_with_digest_over_udp_and_tcp() {
+    let users = users(20);
+    let pbx = pbx_with(&users).await;
+    let dir = tempdir();
+    let csv = dir.path().join("users.csv");
+    let mut text = String::from("SEQUENTIAL\n");
+    for (u, p) in &users {
+        text.push_str(&format!("{u};{p};{DOMAIN}\n"));
+    }
+    std::fs::write(&csv, text).unwrap();
+    for (transport, target) in [("u1", pbx.udp()), ("t1", pbx.tcp())] {
+        let extra: Vec<String> = ["-inf", &csv.display().to_string(), "-m", "20", "-r", "50", "-l", "10"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let out = sipp(&scenario(), transport, target, &extra).await;
+        assert!(
+            out.status.success(),
+            "sipp over {transport} failed ({}):\n{}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // Every user un-registered at the end of its scenario.
+    for (u, _) in &users {
+        assert!(pbx.running.sip.registrar.lookup(DOMAIN, u).is_empty(), "{u} still registered");
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_password_gets_no_binding() {
+    let pbx = pbx_with(&users(1)).await;
+    let recipe = shared_dir().join("peers/sipp/register_auth.xml");
+    let extra: Vec<String> = ["-s", "200", "-au", "200", "-ap", "not-the-password", "-key", "domain", DOMAIN, "-m", "1"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let out = sipp(&recipe, "u1", pbx.udp(), &extra).await;
+    assert!(!out.status.success(), "sipp succeeded with a wrong password");
+    assert!(pbx.running.sip.registrar.lookup(DOMAIN, "200").is_empty());
+}
+
+/// Send `msg` from `sock` and wait for one datagram back.
+async fn exchange(sock: &UdpSocket, to: std::net::SocketAddr, msg: &str) -> Option<String> {
+    sock.send_to(msg.as_bytes(), to).await.unwrap();
+    let mut buf = vec![0u8; 65536];
+    match tokio::time::timeout(Duration::from_secs(5), sock.recv_from(&mut buf)).await {
+        Ok(Ok((n, _))) => Some(String::from_utf8_lossy(&buf[..n]).into_owned()),
+        _ => None,
+    }
+}
+
+fn register(from_port: u16, cseq: u32, auth: Option<&str>) -> String {
+    let auth = auth.map(|a| format!("Authorization: {a}\r\n")).unwrap_or_default();
+    format!(
+        "REGISTER sip:{DOMAIN} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.2:{from_port};branch=z9hG4bK-bf{cseq};rport\r\n\
+         From: <sip:200@{DOMAIN}>;tag=bf\r\nTo: <sip:200@{DOMAIN}>\r\nCall-ID: brute@127.0.0.2\r\nCSeq: {cseq} REGISTER\r\n\
+         Contact: <sip:200@127.0.0.2:{from_port}>\r\n{auth}Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_requests_get_400_and_the_pbx_carries_on() {
+    let pbx = pbx_with(&users(1)).await;
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let port = sock.local_addr().unwrap().port();
+    // No Call-ID, CSeq or From: a 400 that says what is wrong.
+    let bad = format!("OPTIONS sip:{DOMAIN} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-m1\r\nTo: <sip:{DOMAIN}>\r\n\r\n");
+    let reply = exchange(&sock, pbx.udp(), &bad).await.expect("an answer to a malformed request");
+    assert!(reply.starts_with("SIP/2.0 400 "), "{reply}");
+    // Garbage is dropped and counted, not answered.
+    sock.send_to(b"\x00\x01garbage\xff\r\n\r\n", pbx.udp()).await.unwrap();
+    // The PBX still answers OPTIONS with what it supports.
+    let options = format!(
+        "OPTIONS sip:{DOMAIN} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-o1\r\nFrom: <sip:x@{DOMAIN}>;tag=1\r\n\
+         To: <sip:{DOMAIN}>\r\nCall-ID: o1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    );
+    let reply = exchange(&sock, pbx.udp(), &options).await.expect("an answer to OPTIONS");
+    assert!(reply.starts_with("SIP/2.0 200 OK") && reply.contains("Allow: ") && reply.contains("REGISTER"), "{reply}");
+    let c = &pbx.running.sip.counters;
+    assert_eq!(c.bad_requests.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert!(c.dropped.load(std::sync::atomic::Ordering::Relaxed) >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_failed_auths_from_one_source_do_not_stop_another_phone() {
+    let users = users(1);
+    let pbx = pbx_with(&users).await;
+    let attacker = UdpSocket::bind("127.0.0.2:0").await.unwrap();
+    let port = attacker.local_addr().unwrap().port();
+    let bogus = format!(
+        "Digest username=\"200\", realm=\"{DOMAIN}\", nonce=\"bm90LWEtbm9uY2U\", uri=\"sip:{DOMAIN}\", \
+         response=\"00000000000000000000000000000000\", algorithm=MD5, qop=auth, nc=00000001, cnonce=\"x\""
+    );
+    let mut last = String::new();
+    for i in 0..10_000u32 {
+        // Send without waiting; read back whatever arrived so the socket
+        // buffer never fills.
+        attacker.send_to(register(port, i + 1, Some(&bogus)).as_bytes(), pbx.udp()).await.unwrap();
+        let mut buf = vec![0u8; 4096];
+        while let Ok((n, _)) = attacker.try_recv_from(&mut buf) {
+            last = String::from_utf8_lossy(&buf[..n]).into_owned();
+        }
+    }
+    let reply = exchange(&attacker, pbx.udp(), &register(port, 20_000, Some(&bogus))).await.unwrap();
+    assert!(reply.starts_with("SIP/2.0 403 Too many failed"), "{reply} / last: {last}");
+    // The other phone registers normally.
+    let dir = tempdir();
+    let csv = dir.path().join("users.csv");
+    std::fs::write(&csv, format!("SEQUENTIAL\n{};{};{DOMAIN}\n", users[0].0, users[0].1)).unwrap();
+    let extra: Vec<String> = ["-inf", &csv.display().to_string(), "-m", "1"].iter().map(|s| s.to_string()).collect();
+    let out = sipp(&scenario(), "u1", pbx.udp(), &extra).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_half_sent_message_is_cut_off_without_affecting_others() {
+    let pbx = pbx_with(&users(1)).await;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut slow = tokio::net::TcpStream::connect(pbx.tcp()).await.unwrap();
+    slow.write_all(b"REGISTER sip:example.test SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:9;branch=z9hG4bK-s\r\n").await.unwrap();
+    // Meanwhile another client is served.
+    let mut other = tokio::net::TcpStream::connect(pbx.tcp()).await.unwrap();
+    other
+        .write_all(
+            format!(
+                "OPTIONS sip:{DOMAIN} SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:9;branch=z9hG4bK-o\r\nFrom: <sip:x@{DOMAIN}>;tag=1\r\n\
+                 To: <sip:{DOMAIN}>\r\nCall-ID: o2\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut buf = [0u8; 2048];
+    let n = tokio::time::timeout(Duration::from_secs(5), other.read(&mut buf)).await.unwrap().unwrap();
+    assert!(buf[..n].starts_with(b"SIP/2.0 200 OK"));
+    // The slow one is closed once its message times out (EOF, no reply).
+    let n = tokio::time::timeout(Duration::from_secs(30), slow.read(&mut buf)).await.expect("cut off").unwrap_or(0);
+    assert_eq!(n, 0);
+}
+
+/// A baresip instance with a control port, killed on drop.
+struct Baresip {
+    child: std::process::Child,
+    ctrl: u16,
+    log: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Baresip {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Baresip {
+    fn start(pbx: &TestPbx, user: &str, password: &str) -> Baresip {
+        require("baresip", "baresip");
+        let dir = tempdir();
+        let conf = dir.path().join("conf");
+        // baresip wants one PEM with certificate and key.
+        let certs = pbx.data.join("certs").join(DOMAIN);
+        let mut pem = std::fs::read(certs.join("cert.pem")).unwrap();
+        pem.extend(std::fs::read(certs.join("key.pem")).unwrap());
+        let cert = dir.path().join("client.pem");
+        std::fs::write(&cert, pem).unwrap();
+        let ctrl = pbx_tests::free_port(false);
+        let sip = pbx_tests::free_port(false);
+        let account = format!(
+            "<sip:{user}@{DOMAIN};transport=tls>;auth_user={user};auth_pass={password};outbound=\"sip:{};transport=tls\";regint=300;mediaenc=srtp-mand;answermode=auto;audio_codecs=PCMU",
+            pbx.tls()
+        );
+        let status = std::process::Command::new("bash")
+            .arg(shared_dir().join("peers/baresip/mkconf.sh"))
+            .arg(&conf)
+            .env("SIP_PORT", sip.to_string())
+            .env("RTP_PORTS", "40000-40999")
+            .env("CTRL_PORT", ctrl.to_string())
+            .env("CERT", &cert)
+            .env("CAFILE", pbx.data.join("certs").join(pbx::tls::DEV_CA_FILE))
+            .env("ACCOUNT", account)
+            .status()
+            .unwrap();
+        assert!(status.success(), "mkconf.sh failed");
+        let log = dir.path().join("baresip.log");
+        let child = std::process::Command::new("timeout")
+            .args(["-k", "2", "120", "baresip", "-4", "-s", "-v", "-f"])
+            .arg(&conf)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        Baresip { child, ctrl, log, _dir: dir }
+    }
+
+    /// Run bctl.py steps against this instance.
+    fn ctl(&self, steps: &[&str]) -> (bool, String) {
+        let mut args = vec![
+            shared_dir().join("peers/baresip/bctl.py").display().to_string(),
+            "--port".into(),
+            self.ctrl.to_string(),
+        ];
+        args.extend(steps.iter().map(|s| s.to_string()));
+        let out = run_with_timeout(40, "python3", &args);
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn baresip_registers_over_tls_reregisters_and_unregisters() {
+    let pbx = pbx_with(&[("100".into(), "tls-secret-100".into())]).await;
+    let phone = Baresip::start(&pbx, "100", "tls-secret-100");
+    let reg = tokio::task::block_in_place(|| phone.ctl(&["poll:reginfo|\\bOK\\b|20"]));
+    assert!(reg.0, "baresip did not register: {}\n{}", reg.1, phone.log());
+    let bindings = pbx.running.sip.registrar.lookup(DOMAIN, "100");
+    assert_eq!(bindings.len(), 1, "{bindings:?}");
+    assert_eq!(bindings[0].source.proto, Proto::Tls);
+    let first_cseq = bindings[0].cseq;
+    assert!(pbx.running.sip.flows.is_open(bindings[0].source.flow.expect("a TLS flow")));
+
+    // Re-register now (the account's registration interval is minutes).
+    let (ok, out) = tokio::task::block_in_place(|| phone.ctl(&["cmd:uareg 300"]));
+    assert!(ok, "{out}");
+    eventually("a re-registration", || {
+        pbx.running.sip.registrar.lookup(DOMAIN, "100").first().is_some_and(|b| b.cseq > first_cseq)
+    })
+    .await;
+
+    // Quitting un-registers.
+    let _ = tokio::task::block_in_place(|| phone.ctl(&["cmd:quit"]));
+    eventually("the un-registration", || pbx.running.sip.registrar.lookup(DOMAIN, "100").is_empty()).await;
+    let log = phone.log();
+    assert!(log.contains("REGISTER sip:example.test;transport=tls"), "{log}");
+    assert!(log.contains("SIP/2.0 401 Unauthorized"), "challenge missing: {log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn baresip_with_a_wrong_password_is_refused() {
+    let pbx = pbx_with(&[("100".into(), "the-right-one".into())]).await;
+    let phone = Baresip::start(&pbx, "100", "a-wrong-one");
+    let (ok, out) = tokio::task::block_in_place(|| phone.ctl(&["poll:reginfo|40[13]|20"]));
+    assert!(ok, "{out}\n{}", phone.log());
+    assert!(pbx.running.sip.registrar.lookup(DOMAIN, "100").is_empty());
+}
