@@ -65,11 +65,7 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let dial_plan = BUNDLE
-            .iter()
-            .find(|p| p.hook == Hook::Routing)
-            .unwrap()
-            .wasm;
+        let dial_plan = BUNDLE.iter().find(|p| p.hook == Hook::Routing).unwrap().wasm;
 
         // Compile time: a fresh runtime each time, so nothing is cached.
         let mut compiles = Vec::new();
@@ -110,14 +106,8 @@ fn main() {
             lat.push(t.elapsed());
         }
         lat.sort();
-        println!(
-            "plugins route_p50 {:.2} us",
-            percentile(&lat, 0.50).as_secs_f64() * 1e6
-        );
-        println!(
-            "plugins route_p99 {:.2} us",
-            percentile(&lat, 0.99).as_secs_f64() * 1e6
-        );
+        println!("plugins route_p50 {:.2} us", percentile(&lat, 0.50).as_secs_f64() * 1e6);
+        println!("plugins route_p99 {:.2} us", percentile(&lat, 0.99).as_secs_f64() * 1e6);
         println!(
             "plugins route_p999 {:.2} us",
             percentile(&lat, 0.999).as_secs_f64() * 1e6

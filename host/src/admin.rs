@@ -28,12 +28,8 @@ pub async fn serve(listener: UnixListener, policy: Arc<Policy>) {
                 return;
             }
             let reply = match line.trim() {
-                "plugins list" => {
-                    serde_json::to_string_pretty(&policy.status()).unwrap_or_default()
-                }
-                other => {
-                    serde_json::json!({ "error": format!("unknown command {other:?}") }).to_string()
-                }
+                "plugins list" => serde_json::to_string_pretty(&policy.status()).unwrap_or_default(),
+                other => serde_json::json!({ "error": format!("unknown command {other:?}") }).to_string(),
             };
             let _ = write.write_all(reply.as_bytes()).await;
             let _ = write.shutdown().await;

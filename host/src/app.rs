@@ -38,15 +38,13 @@ impl Drop for Running {
 
 /// Start the PBX described by `config`.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
-    let certs = CertStore::load_or_init(&config.certs_dir, &config.domain)
-        .context("loading certificates")?;
+    let certs = CertStore::load_or_init(&config.certs_dir, &config.domain).context("loading certificates")?;
     tracing::info!(domains = ?certs.domains().collect::<Vec<_>>(), "certificates loaded");
     let certs = Arc::new(ArcSwap::from_pointee(certs));
 
     let db_path = config.data_dir.join("pbx.db");
     let first_run = !db_path.exists();
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(&db_path).context("opening the database")?);
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db_path).context("opening the database")?);
     if first_run {
         first_extensions(store.as_ref(), &config.domain)?;
     }
@@ -71,6 +69,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         store.clone(),
         RegistrarConfig {
             default_domain: config.domain.clone(),
+            algorithms: config.digest.clone(),
+            min_expires: config.min_expires,
             ..RegistrarConfig::default()
         },
     );
@@ -84,10 +84,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             .await
             .with_context(|| format!("binding udp {addr}"))?;
         listeners.udp.push(sock.local_addr()?);
-        tasks.push(tokio::spawn(crate::sip::serve_udp(
-            Arc::new(sock),
-            core.clone(),
-        )));
+        tasks.push(tokio::spawn(crate::sip::serve_udp(Arc::new(sock), core.clone())));
     }
     for (addrs, tls) in [(&config.listen.tcp, false), (&config.listen.tls, true)] {
         for addr in addrs {
@@ -96,8 +93,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                 .await
                 .with_context(|| format!("binding {proto} {addr}"))?;
             let bound = l.local_addr()?;
-            let acceptor =
-                tls.then(|| Arc::new(TlsAcceptor::new("sip-tls", certs.clone(), policy.clone())));
+            let acceptor = tls.then(|| Arc::new(TlsAcceptor::new("sip-tls", certs.clone(), policy.clone())));
             if tls {
                 listeners.tls.push(bound);
             } else {
@@ -114,8 +110,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 
     let sock = crate::admin::socket_path(&config.data_dir);
     let _ = std::fs::remove_file(&sock);
-    let admin = tokio::net::UnixListener::bind(&sock)
-        .with_context(|| format!("binding {}", sock.display()))?;
+    let admin = tokio::net::UnixListener::bind(&sock).with_context(|| format!("binding {}", sock.display()))?;
     tasks.push(tokio::spawn(crate::admin::serve(admin, policy.clone())));
     tracing::info!(
         udp = ?listeners.udp,

@@ -82,11 +82,7 @@ pub fn install_missing(dir: &Path) -> io::Result<Vec<&'static str>> {
     for p in &BUNDLE {
         let wasm = dir.join(format!("{}.wasm", p.name));
         if !wasm.exists() {
-            write_atomically(
-                &dir.join(format!("{}.json", p.name)),
-                p.config.as_bytes(),
-                false,
-            )?;
+            write_atomically(&dir.join(format!("{}.json", p.name)), p.config.as_bytes(), false)?;
             write_atomically(&wasm, p.wasm, true)?;
             installed.push(p.name);
         }

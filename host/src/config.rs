@@ -18,6 +18,11 @@ domain = "localhost"
 udp = ["0.0.0.0:5060"]
 tcp = ["0.0.0.0:5060"]
 tls = ["0.0.0.0:5061"]
+# Digest challenges offered to phones, in order ("MD5", "SHA-256"). Many
+# phones know only MD5 and fail when any other challenge is present.
+digest = ["MD5"]
+# Shortest registration accepted (seconds; shorter asks get 423).
+min_expires = 60
 
 [plugins]
 # Folder of the policy plugins, relative to this file's folder. Drop a new
@@ -55,6 +60,8 @@ struct RawSip {
     udp: Vec<String>,
     tcp: Vec<String>,
     tls: Vec<String>,
+    digest: Vec<String>,
+    min_expires: u32,
 }
 
 impl Default for RawSip {
@@ -64,6 +71,8 @@ impl Default for RawSip {
             udp: vec!["0.0.0.0:5060".into()],
             tcp: vec!["0.0.0.0:5060".into()],
             tls: vec!["0.0.0.0:5061".into()],
+            digest: vec!["MD5".into()],
+            min_expires: 60,
         }
     }
 }
@@ -124,6 +133,10 @@ pub struct Config {
     pub domain: String,
     /// SIP listening addresses.
     pub listen: Listen,
+    /// Digest challenges offered, in order.
+    pub digest: Vec<pbx_sip::auth::Algorithm>,
+    /// Shortest registration accepted, seconds.
+    pub min_expires: u32,
     /// Limits for every plugin call.
     pub limits: Limits,
     /// Plugin name per hook, in [`Hook::ALL`] order.
@@ -143,17 +156,24 @@ impl Config {
                 })
                 .collect()
         };
+        let mut digest = Vec::new();
+        for a in &raw.sip.digest {
+            digest.push(match a.to_ascii_uppercase().as_str() {
+                "MD5" => pbx_sip::auth::Algorithm::Md5,
+                "SHA-256" => pbx_sip::auth::Algorithm::Sha256,
+                _ => return Err(format!("sip.digest: {a:?} is not MD5 or SHA-256")),
+            });
+        }
+        if digest.is_empty() {
+            return Err("sip.digest: name at least one algorithm".into());
+        }
         let listen = Listen {
             udp: addrs("udp", &raw.sip.udp)?,
             tcp: addrs("tcp", &raw.sip.tcp)?,
             tls: addrs("tls", &raw.sip.tls)?,
         };
         let domain = raw.sip.domain.trim().to_ascii_lowercase();
-        if domain.is_empty()
-            || !domain
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b".-".contains(&b))
-        {
+        if domain.is_empty() || !domain.bytes().all(|b| b.is_ascii_alphanumeric() || b".-".contains(&b)) {
             return Err(format!("sip.domain: {domain:?} is not a domain name"));
         }
         if !(1..=10_000).contains(&p.deadline_ms) {
@@ -175,14 +195,10 @@ impl Config {
                 .clone()
                 .unwrap_or_else(|| crate::bundle::for_hook(hook).name.to_string());
             if name.is_empty()
-                || !name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+                || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
                 || name.starts_with('.')
             {
-                return Err(format!(
-                    "plugins.hooks.{hook}: {name:?} is not a plain file name"
-                ));
+                return Err(format!("plugins.hooks.{hook}: {name:?} is not a plain file name"));
             }
             hooks[i] = name;
         }
@@ -192,6 +208,8 @@ impl Config {
             certs_dir: data_dir.join("certs"),
             domain,
             listen,
+            digest,
+            min_expires: raw.sip.min_expires.clamp(1, 3600),
             limits: Limits {
                 deadline: Duration::from_millis(p.deadline_ms),
                 memory_bytes: (p.memory_mib as usize) << 20,
@@ -215,15 +233,10 @@ impl Config {
         let path = data_dir.join("pbx.toml");
         if !path.exists() {
             std::fs::write(&path, DEFAULT_TOML).map_err(|e| format!("{}: {e}", path.display()))?;
-            tracing::info!(
-                "first run: wrote the default configuration {}",
-                path.display()
-            );
+            tracing::info!("first run: wrote the default configuration {}", path.display());
         }
-        let text =
-            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let config =
-            Config::parse(data_dir, &text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let config = Config::parse(data_dir, &text).map_err(|e| format!("{}: {e}", path.display()))?;
         let installed = crate::bundle::install_missing(&config.plugins_dir)
             .map_err(|e| format!("{}: {e}", config.plugins_dir.display()))?;
         if !installed.is_empty() {
@@ -248,8 +261,7 @@ mod tests {
 
     #[test]
     fn bad_config_is_explained() {
-        let e =
-            Config::parse(Path::new("/d"), "[plugins.hooks]\nrouting = \"../x\"\n").unwrap_err();
+        let e = Config::parse(Path::new("/d"), "[plugins.hooks]\nrouting = \"../x\"\n").unwrap_err();
         assert!(e.contains("plugins.hooks.routing"), "{e}");
         assert!(Config::parse(Path::new("/d"), "[plugins]\nbogus = 1\n").is_err());
         assert!(Config::parse(Path::new("/d"), "").is_ok());

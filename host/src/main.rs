@@ -29,10 +29,7 @@ const USAGE: &str = "usage:
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PBX_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("PBX_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -64,12 +61,7 @@ async fn dispatch(args: Vec<String>) -> anyhow::Result<ExitCode> {
             let data = data_dir(rest)?;
             let reply = pbx::admin::request(&data, "plugins list")
                 .await
-                .with_context(|| {
-                    format!(
-                        "no PBX answering on {}",
-                        pbx::admin::socket_path(&data).display()
-                    )
-                })?;
+                .with_context(|| format!("no PBX answering on {}", pbx::admin::socket_path(&data).display()))?;
             println!("{reply}");
             Ok(ExitCode::SUCCESS)
         }
@@ -126,9 +118,7 @@ async fn plugins_check(args: &[&str]) -> anyhow::Result<ExitCode> {
 }
 
 /// Split `args` into positional words and `--flag value` pairs.
-fn split_flags<'a>(
-    args: &[&'a str],
-) -> anyhow::Result<(Vec<&'a str>, std::collections::HashMap<&'a str, &'a str>)> {
+fn split_flags<'a>(args: &[&'a str]) -> anyhow::Result<(Vec<&'a str>, std::collections::HashMap<&'a str, &'a str>)> {
     let mut words = Vec::new();
     let mut flags = std::collections::HashMap::new();
     let mut it = args.iter();
@@ -189,9 +179,7 @@ fn ext(args: &[&str]) -> anyhow::Result<ExitCode> {
         }
         ["reset-provisioned", domain, ext] => {
             store.set_provisioned(domain, ext, false)?;
-            println!(
-                "sip:{ext}@{domain} will be provisioned with its password again (policy \"once\")"
-            );
+            println!("sip:{ext}@{domain} will be provisioned with its password again (policy \"once\")");
         }
         _ => {
             eprintln!("{USAGE}");

@@ -89,22 +89,11 @@ pub trait Store: Send + Sync {
     /// All extensions, optionally of one domain.
     fn extensions(&self, domain: Option<&str>) -> Result<Vec<Extension>, StoreError>;
     /// Change an extension's password.
-    fn set_password(&self, domain: &str, extension: &str, password: &str)
-    -> Result<(), StoreError>;
+    fn set_password(&self, domain: &str, extension: &str, password: &str) -> Result<(), StoreError>;
     /// Set or reset an extension's "provisioned" flag.
-    fn set_provisioned(
-        &self,
-        domain: &str,
-        extension: &str,
-        provisioned: bool,
-    ) -> Result<(), StoreError>;
+    fn set_provisioned(&self, domain: &str, extension: &str, provisioned: bool) -> Result<(), StoreError>;
     /// Replace the bindings of `domain`/`extension` with `bindings`.
-    fn replace_bindings(
-        &self,
-        domain: &str,
-        extension: &str,
-        bindings: &[Binding],
-    ) -> Result<(), StoreError>;
+    fn replace_bindings(&self, domain: &str, extension: &str, bindings: &[Binding]) -> Result<(), StoreError>;
     /// Every stored binding not expired at `now` (UNIX seconds).
     fn bindings(&self, now: u64) -> Result<Vec<Binding>, StoreError>;
 }
@@ -159,9 +148,7 @@ impl SqliteStore {
              );
              CREATE INDEX IF NOT EXISTS bindings_aor ON bindings (domain, extension);",
         )?;
-        Ok(SqliteStore {
-            conn: Mutex::new(conn),
-        })
+        Ok(SqliteStore { conn: Mutex::new(conn) })
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -202,7 +189,13 @@ impl Store for SqliteStore {
         let n = self.conn().execute(
             "INSERT OR IGNORE INTO extensions (domain, extension, password, display_name, provisioned)
              VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![e.domain.to_ascii_lowercase(), e.extension, e.password, e.display_name, e.provisioned as i64],
+            params![
+                e.domain.to_ascii_lowercase(),
+                e.extension,
+                e.password,
+                e.display_name,
+                e.provisioned as i64
+            ],
         )?;
         if n == 0 {
             return Err(StoreError::Exists(e.extension.clone(), e.domain.clone()));
@@ -216,19 +209,11 @@ impl Store for SqliteStore {
             "SELECT domain, extension, password, display_name, provisioned FROM extensions
              WHERE ?1 IS NULL OR domain = ?1 ORDER BY domain, extension",
         )?;
-        let rows = stmt.query_map(
-            params![domain.map(str::to_ascii_lowercase)],
-            row_to_extension,
-        )?;
+        let rows = stmt.query_map(params![domain.map(str::to_ascii_lowercase)], row_to_extension)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn set_password(
-        &self,
-        domain: &str,
-        extension: &str,
-        password: &str,
-    ) -> Result<(), StoreError> {
+    fn set_password(&self, domain: &str, extension: &str, password: &str) -> Result<(), StoreError> {
         if password.is_empty() {
             return Err(StoreError::Invalid("password"));
         }
@@ -242,12 +227,7 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn set_provisioned(
-        &self,
-        domain: &str,
-        extension: &str,
-        provisioned: bool,
-    ) -> Result<(), StoreError> {
+    fn set_provisioned(&self, domain: &str, extension: &str, provisioned: bool) -> Result<(), StoreError> {
         let n = self.conn().execute(
             "UPDATE extensions SET provisioned = ?3 WHERE domain = ?1 AND extension = ?2",
             params![domain.to_ascii_lowercase(), extension, provisioned as i64],
@@ -258,12 +238,7 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn replace_bindings(
-        &self,
-        domain: &str,
-        extension: &str,
-        bindings: &[Binding],
-    ) -> Result<(), StoreError> {
+    fn replace_bindings(&self, domain: &str, extension: &str, bindings: &[Binding]) -> Result<(), StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         tx.execute(
@@ -344,10 +319,7 @@ mod tests {
     fn extensions_crud_and_no_password_in_debug() {
         let s = SqliteStore::in_memory().unwrap();
         s.add_extension(&ext("100")).unwrap();
-        assert!(matches!(
-            s.add_extension(&ext("100")),
-            Err(StoreError::Exists(..))
-        ));
+        assert!(matches!(s.add_extension(&ext("100")), Err(StoreError::Exists(..))));
         let e = s.extension("example.com", "100").unwrap().unwrap();
         assert_eq!(e.password, "s3cret-pw");
         assert!(!format!("{e:?}").contains("s3cret"));

@@ -53,9 +53,7 @@ fn first_run_creates_everything_and_plugins_list_shows_the_bundle() {
         }
     }
     assert!(data.join("pbx.toml").exists());
-    assert!(
-        data.join("certs/ca/ca.pem").exists() && data.join("certs/localhost/cert.pem").exists()
-    );
+    assert!(data.join("certs/ca/ca.pem").exists() && data.join("certs/localhost/cert.pem").exists());
     for name in [
         "dial-plan",
         "e2e-security",
@@ -83,11 +81,7 @@ fn first_run_creates_everything_and_plugins_list_shows_the_bundle() {
         .arg(&data)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let list = String::from_utf8(out.stdout).unwrap();
     for expect in [
         "\"hook\": \"routing\"",
@@ -120,17 +114,10 @@ fn plugins_check_accepts_the_bundle_and_refuses_garbage() {
 
     let bad = dir.path().join("bad.wasm");
     std::fs::write(&bad, b"garbage").unwrap();
-    let out = Command::new(PBX)
-        .args(["plugins", "check"])
-        .arg(&bad)
-        .output()
-        .unwrap();
+    let out = Command::new(PBX).args(["plugins", "check"]).arg(&bad).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(
-        text.starts_with("REFUSED: not a WebAssembly file"),
-        "{text}"
-    );
+    assert!(text.starts_with("REFUSED: not a WebAssembly file"), "{text}");
 
     let cfg = dir.path().join("bad.json");
     std::fs::write(&cfg, r#"{"extension_digits": {"min": 9, "max": 1}}"#).unwrap();
@@ -141,10 +128,5 @@ fn plugins_check_accepts_the_bundle_and_refuses_garbage() {
         .arg(&cfg)
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
 }

@@ -6,8 +6,7 @@ use crate::Call;
 /// True when `uri` has the `sips:` scheme (case-insensitive): the caller
 /// asks for security end-to-end.
 pub fn uri_is_sips(uri: &str) -> bool {
-    uri.get(..5)
-        .is_some_and(|s| s.eq_ignore_ascii_case("sips:"))
+    uri.get(..5).is_some_and(|s| s.eq_ignore_ascii_case("sips:"))
 }
 
 /// The user part of a SIP URI (`200` in `sips:200@example.com;user=phone`),
@@ -73,10 +72,7 @@ mod tests {
         assert_eq!(uri_user("sip:+4930123:pw@gw"), Some("+4930123"));
         assert_eq!(uri_user("sip:example.com"), None);
         assert_eq!(uri_user("tel:+1"), None);
-        assert_eq!(
-            uri_host("sip:200@Example.com:5061;transport=tls"),
-            Some("Example.com")
-        );
+        assert_eq!(uri_host("sip:200@Example.com:5061;transport=tls"), Some("Example.com"));
         assert_eq!(uri_host("sip:[::1]:5060"), Some("[::1]"));
         assert_eq!(uri_host("sip:gw.example"), Some("gw.example"));
         assert!(uri_is_sips("SIPS:1@x"));

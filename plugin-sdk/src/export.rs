@@ -76,7 +76,7 @@ macro_rules! export {
             // Native builds (a plugin's own `cargo test`) export nothing:
             // component export names are not valid native symbol names.
             #[cfg(target_family = "wasm")]
-            $crate::bindings::__export_plugin_world!(__Export with_types_in $crate::bindings);
+    $crate::bindings::__export_plugin_world!(__Export with_types_in $crate::bindings);
         };
     };
 }

@@ -28,15 +28,11 @@ pub use wit_bindgen as __wit_bindgen;
 
 pub use bindings::exports::pbx::policy::certificates::Hello;
 pub use bindings::exports::pbx::policy::meta::Hook;
-pub use bindings::exports::pbx::policy::provisioning::{
-    Decision as PasswordDecision, Request as ProvisioningRequest,
-};
+pub use bindings::exports::pbx::policy::provisioning::{Decision as PasswordDecision, Request as ProvisioningRequest};
 pub use bindings::exports::pbx::policy::routing::Decision as Route;
 pub use bindings::exports::pbx::policy::security::{Leg, Verdict};
 pub use bindings::pbx::policy::host::Level;
-pub use bindings::pbx::policy::types::{
-    Call, Caller, Header, Reject, Target, Transport, TrunkCall,
-};
+pub use bindings::pbx::policy::types::{Call, Caller, Header, Reject, Target, Transport, TrunkCall};
 pub use call::{uri_host, uri_is_sips, uri_user};
 pub use context::{config_json, log};
 

@@ -47,7 +47,7 @@ impl TestPbx {
         std::fs::write(
             data.join("pbx.toml"),
             format!(
-                "[sip]\ndomain = \"{DOMAIN}\"\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\ntls = [\"127.0.0.1:0\"]\n"
+                "[sip]\ndomain = \"{DOMAIN}\"\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\ntls = [\"127.0.0.1:0\"]\nmin_expires = 2\n"
             ),
         )
         .unwrap();
@@ -70,7 +70,11 @@ impl TestPbx {
                     .unwrap();
             }
         }
-        TestPbx { running, data, _dir: dir }
+        TestPbx {
+            running,
+            data,
+            _dir: dir,
+        }
     }
 
     /// The UDP listener.
@@ -93,9 +97,17 @@ impl TestPbx {
 /// cannot bind port 0 themselves).
 pub fn free_port(udp: bool) -> u16 {
     if udp {
-        std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+        std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
     } else {
-        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
     }
 }
 
@@ -125,6 +137,16 @@ pub fn run_with_timeout(secs: u32, program: &str, args: &[String]) -> Output {
 
 /// Run a sipp scenario against `target`; returns its output.
 pub async fn sipp(scenario: &Path, transport: &str, target: SocketAddr, extra: &[String]) -> Output {
+    sipp_spawn(scenario, transport, target, extra).await.expect("sipp task")
+}
+
+/// Start a sipp scenario against `target` on a blocking thread.
+pub fn sipp_spawn(
+    scenario: &Path,
+    transport: &str,
+    target: SocketAddr,
+    extra: &[String],
+) -> tokio::task::JoinHandle<Output> {
     require("sipp", "sip-tester");
     let port = free_port(transport == "u1");
     let mut args: Vec<String> = vec![
@@ -145,13 +167,13 @@ pub async fn sipp(scenario: &Path, transport: &str, target: SocketAddr, extra: &
     args.extend(extra.iter().cloned());
     args.push(target.to_string());
     let cwd = tempdir();
-    let out = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         let mut cmd_args = vec!["-k".to_string(), "2".into(), "40".into(), "sipp".into()];
         cmd_args.extend(args);
-        Command::new("timeout").args(&cmd_args).current_dir(cwd.path()).output()
+        Command::new("timeout")
+            .args(&cmd_args)
+            .current_dir(cwd.path())
+            .output()
+            .expect("running sipp")
     })
-    .await
-    .unwrap()
-    .expect("running sipp");
-    out
 }

@@ -9,17 +9,14 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use pbx_sdp::{
-    KeyGenError, KeyMaterial, LocalMedia, Sdp, SrtpOffer, SrtpPolicy, Suite, answer, offer,
-};
+use pbx_sdp::{KeyGenError, KeyMaterial, LocalMedia, Sdp, SrtpOffer, SrtpPolicy, Suite, answer, offer};
 
 const BARESIP: &str = include_str!("../tests/fixtures/baresip_offer.sdp");
 const POLYCOM: &str = include_str!("../tests/fixtures/polycom_offer.sdp");
 
 fn keygen(suite: Suite) -> Result<KeyMaterial, KeyGenError> {
     let bytes = [0x5a; 46];
-    KeyMaterial::from_concatenated(suite, &bytes[..suite.key_len() + suite.salt_len()])
-        .map_err(|_| KeyGenError)
+    KeyMaterial::from_concatenated(suite, &bytes[..suite.key_len() + suite.salt_len()]).map_err(|_| KeyGenError)
 }
 
 /// Runs `f` in batches and prints the median ns per call.
@@ -68,8 +65,7 @@ fn main() {
     let (ours, pending) = offer(&local, &srtp, &mut keygen).expect("offer");
     let phone = LocalMedia::new("192.0.2.7".parse().expect("ip"), 30026);
     let mut other = |s: Suite| {
-        KeyMaterial::from_concatenated(s, &[0x33; 30][..s.key_len() + s.salt_len()])
-            .map_err(|_| KeyGenError)
+        KeyMaterial::from_concatenated(s, &[0x33; 30][..s.key_len() + s.salt_len()]).map_err(|_| KeyGenError)
     };
     let (reply, _) = answer(&ours, &phone, &policy, &mut other).expect("answers");
     bench("offer (_32 only)", || {

@@ -76,10 +76,7 @@ impl Direction {
     /// Both constraints at once: sends only if both send, receives only
     /// if both receive.
     pub fn intersect(self, other: Direction) -> Direction {
-        Direction::from_parts(
-            self.sends() && other.sends(),
-            self.receives() && other.receives(),
-        )
+        Direction::from_parts(self.sends() && other.sends(), self.receives() && other.receives())
     }
 }
 
@@ -138,11 +135,7 @@ impl FromStr for RtpMap {
 impl fmt::Display for RtpMap {
     /// Prints the attribute value (without `a=rtpmap:`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} {}/{}",
-            self.payload_type, self.encoding, self.clock_rate
-        )?;
+        write!(f, "{} {}/{}", self.payload_type, self.encoding, self.clock_rate)?;
         if let Some(c) = self.channels {
             write!(f, "/{c}")?;
         }
@@ -240,10 +233,7 @@ impl FromStr for Rtcp {
         {
             return Err(AttrError);
         }
-        Ok(Rtcp {
-            port,
-            connection: conn,
-        })
+        Ok(Rtcp { port, connection: conn })
     }
 }
 
@@ -303,12 +293,7 @@ mod tests {
     fn rtpmap() {
         let m: RtpMap = "101 telephone-event/8000".parse().unwrap();
         assert_eq!(
-            (
-                m.payload_type,
-                m.encoding.as_str(),
-                m.clock_rate,
-                m.channels
-            ),
+            (m.payload_type, m.encoding.as_str(), m.clock_rate, m.channels),
             (101, "telephone-event", 8000, None)
         );
         assert_eq!(m.to_string(), "101 telephone-event/8000");
@@ -333,10 +318,7 @@ mod tests {
     #[test]
     fn fmtp_pairs() {
         let f: Fmtp = "18 annexb=no; foo".parse().unwrap();
-        assert_eq!(
-            f.pairs().collect::<Vec<_>>(),
-            [("annexb", "no"), ("foo", "")]
-        );
+        assert_eq!(f.pairs().collect::<Vec<_>>(), [("annexb", "no"), ("foo", "")]);
         assert_eq!(f.to_string(), "18 annexb=no; foo");
         assert!("18".parse::<Fmtp>().is_err());
     }

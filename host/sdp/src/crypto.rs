@@ -70,10 +70,7 @@ impl KeyMaterial {
     }
 
     /// Key material from `key ‖ salt` as SDES carries it.
-    pub fn from_concatenated(
-        suite: Suite,
-        key_and_salt: &[u8],
-    ) -> Result<KeyMaterial, CryptoError> {
+    pub fn from_concatenated(suite: Suite, key_and_salt: &[u8]) -> Result<KeyMaterial, CryptoError> {
         let expected = suite.key_len() + suite.salt_len();
         if key_and_salt.len() != expected {
             return Err(CryptoError::KeyLength {
@@ -424,10 +421,7 @@ impl CryptoAttr {
     pub fn unsupported_mandatory_param(&self) -> Option<&str> {
         self.session_params.iter().map(String::as_str).find(|p| {
             !(p.starts_with('-')
-                || matches!(
-                    *p,
-                    "UNENCRYPTED_SRTP" | "UNENCRYPTED_SRTCP" | "UNAUTHENTICATED_SRTP"
-                )
+                || matches!(*p, "UNENCRYPTED_SRTP" | "UNENCRYPTED_SRTCP" | "UNAUTHENTICATED_SRTP")
                 || p.starts_with("KDR=")
                 || p.starts_with("WSH="))
         })
@@ -446,8 +440,8 @@ impl FromStr for CryptoAttr {
         }
         let tag: u32 = tag.parse().map_err(|_| CryptoError::InvalidTag)?;
         let name = it.next().ok_or(CryptoError::Truncated)?;
-        let suite = Suite::from_sdes_name(name)
-            .map_err(|_| CryptoError::UnknownSuite(name.chars().take(64).collect()))?;
+        let suite =
+            Suite::from_sdes_name(name).map_err(|_| CryptoError::UnknownSuite(name.chars().take(64).collect()))?;
         let key_params = it.next().ok_or(CryptoError::Truncated)?;
         let mut keys = Vec::new();
         for k in key_params.split(';') {
@@ -520,8 +514,7 @@ mod tests {
     use super::*;
 
     // RFC 4568 §7.1.1's example key (30 octets).
-    const RFC: &str =
-        "1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR|2^20|1:4";
+    const RFC: &str = "1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR|2^20|1:4";
 
     fn parse(s: &str) -> Result<CryptoAttr, CryptoError> {
         s.parse()
@@ -582,18 +575,9 @@ mod tests {
             ("", CryptoError::Truncated),
             ("1", CryptoError::Truncated),
             ("1 AES_CM_128_HMAC_SHA1_80", CryptoError::Truncated),
-            (
-                "x AES_CM_128_HMAC_SHA1_80 inline:x",
-                CryptoError::InvalidTag,
-            ),
-            (
-                "1234567890 AES_CM_128_HMAC_SHA1_80 inline:x",
-                CryptoError::InvalidTag,
-            ),
-            (
-                "01 AES_CM_128_HMAC_SHA1_80 inline:x",
-                CryptoError::InvalidTag,
-            ),
+            ("x AES_CM_128_HMAC_SHA1_80 inline:x", CryptoError::InvalidTag),
+            ("1234567890 AES_CM_128_HMAC_SHA1_80 inline:x", CryptoError::InvalidTag),
+            ("01 AES_CM_128_HMAC_SHA1_80 inline:x", CryptoError::InvalidTag),
             (
                 "1 F8_128_HMAC_SHA1_80 inline:x",
                 CryptoError::UnknownSuite("F8_128_HMAC_SHA1_80".into()),
@@ -602,14 +586,8 @@ mod tests {
                 "1 AES_CM_128_HMAC_SHA1_80 uri:http://x",
                 CryptoError::UnsupportedKeyMethod,
             ),
-            (
-                "1 AES_CM_128_HMAC_SHA1_80 PS1u",
-                CryptoError::UnsupportedKeyMethod,
-            ),
-            (
-                "1 AES_CM_128_HMAC_SHA1_80 inline:!!!!",
-                CryptoError::InvalidBase64,
-            ),
+            ("1 AES_CM_128_HMAC_SHA1_80 PS1u", CryptoError::UnsupportedKeyMethod),
+            ("1 AES_CM_128_HMAC_SHA1_80 inline:!!!!", CryptoError::InvalidBase64),
             // 28 octets need 38 characters; a last one with low bits set is not canonical.
             (
                 "1 AEAD_AES_128_GCM inline:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGx",
@@ -645,10 +623,7 @@ mod tests {
         assert_eq!(parse(&two).unwrap().keys.len(), 2);
         for p in ["KDR=25", "KDR=x", "WSH=10", "FEC_ORDER=X"] {
             let s = format!("1 AES_CM_128_HMAC_SHA1_80 inline:{k} {p}");
-            assert!(
-                matches!(parse(&s), Err(CryptoError::InvalidSessionParam(_))),
-                "{s}"
-            );
+            assert!(matches!(parse(&s), Err(CryptoError::InvalidSessionParam(_))), "{s}");
         }
     }
 
@@ -686,19 +661,7 @@ mod tests {
         let k2 = KeyMaterial::random(Suite::AesCm128HmacSha1_80).unwrap();
         assert!(!k.ct_eq(&k2));
         assert!(k.ct_eq(&k.clone()));
-        assert_eq!(
-            KeyMaterial::random(Suite::AeadAes256Gcm)
-                .unwrap()
-                .key()
-                .len(),
-            32
-        );
-        assert_eq!(
-            KeyMaterial::random(Suite::AeadAes256Gcm)
-                .unwrap()
-                .salt()
-                .len(),
-            12
-        );
+        assert_eq!(KeyMaterial::random(Suite::AeadAes256Gcm).unwrap().key().len(), 32);
+        assert_eq!(KeyMaterial::random(Suite::AeadAes256Gcm).unwrap().salt().len(), 12);
     }
 }

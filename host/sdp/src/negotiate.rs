@@ -105,9 +105,7 @@ impl Codec {
     }
 
     fn matches(&self, f: &Format) -> bool {
-        self.name.eq_ignore_ascii_case(&f.name)
-            && self.clock_rate == f.clock_rate
-            && self.channels == f.channels
+        self.name.eq_ignore_ascii_case(&f.name) && self.clock_rate == f.clock_rate && self.channels == f.channels
     }
 }
 
@@ -449,11 +447,7 @@ pub fn offer(
         return Err(OfferError::NoCodecs);
     }
     let codecs = assign_payload_types(&local.codecs);
-    let proto = if srtp.mandatory {
-        Proto::RtpSavp
-    } else {
-        Proto::RtpAvp
-    };
+    let proto = if srtp.mandatory { Proto::RtpSavp } else { Proto::RtpAvp };
     let mut m = Media::new(
         "audio",
         local.rtp_port,
@@ -461,14 +455,7 @@ pub fn offer(
         codecs.iter().map(|(pt, _)| pt.to_string()).collect(),
     );
     for (pt, c) in &codecs {
-        push_codec_attrs(
-            &mut m,
-            *pt,
-            &c.name,
-            c.clock_rate,
-            c.channels,
-            c.fmtp.as_deref(),
-        );
+        push_codec_attrs(&mut m, *pt, &c.name, c.clock_rate, c.channels, c.fmtp.as_deref());
     }
     if let Some(p) = local.ptime {
         m.attributes.push(Attribute::new("ptime", p.to_string()));
@@ -480,10 +467,8 @@ pub fn offer(
     for (i, &suite) in srtp.suites.iter().enumerate() {
         let key = generate(keygen, suite)?;
         let tag = u32::try_from(i + 1).unwrap_or(u32::MAX);
-        m.attributes.push(Attribute::new(
-            "crypto",
-            CryptoAttr::new(tag, key.clone()).to_string(),
-        ));
+        m.attributes
+            .push(Attribute::new("crypto", CryptoAttr::new(tag, key.clone()).to_string()));
         crypto.push((tag, key));
     }
     m.attributes.push(Attribute::flag(local.direction.as_str()));
@@ -534,9 +519,7 @@ impl PendingOffer {
         if m.port == 0 {
             return Err(AcceptError::Rejected);
         }
-        let conn = answer
-            .connection_for(m)
-            .ok_or(AcceptError::NoConnectionAddress)?;
+        let conn = answer.connection_for(m).ok_or(AcceptError::NoConnectionAddress)?;
         let ip = conn.ip().ok_or(AcceptError::NoConnectionAddress)?;
 
         let mut codecs = Vec::new();
@@ -544,14 +527,11 @@ impl PendingOffer {
             let format = format_of(m, pt).or_else(|| {
                 // An answer may leave out the rtpmap of a payload type we
                 // defined in the offer.
-                self.codecs
-                    .iter()
-                    .find(|(p, _)| *p == pt)
-                    .map(|(_, c)| Format {
-                        name: c.name.clone(),
-                        clock_rate: c.clock_rate,
-                        channels: c.channels,
-                    })
+                self.codecs.iter().find(|(p, _)| *p == pt).map(|(_, c)| Format {
+                    name: c.name.clone(),
+                    clock_rate: c.clock_rate,
+                    channels: c.channels,
+                })
             });
             if let Some(f) = format
                 && self.codecs.iter().any(|(_, c)| c.matches(&f))
@@ -559,10 +539,7 @@ impl PendingOffer {
                 codecs.push(negotiated(m, pt, f));
             }
         }
-        if !codecs
-            .iter()
-            .any(|c| !c.name.eq_ignore_ascii_case("telephone-event"))
-        {
+        if !codecs.iter().any(|c| !c.name.eq_ignore_ascii_case("telephone-event")) {
             return Err(AcceptError::NoCommonCodec);
         }
 
@@ -687,14 +664,7 @@ fn negotiated(m: &Media, pt: u8, f: Format) -> NegotiatedCodec {
     }
 }
 
-fn push_codec_attrs(
-    m: &mut Media,
-    pt: u8,
-    name: &str,
-    clock_rate: u32,
-    channels: u16,
-    fmtp: Option<&str>,
-) {
+fn push_codec_attrs(m: &mut Media, pt: u8, name: &str, clock_rate: u32, channels: u16, fmtp: Option<&str>) {
     let map = RtpMap {
         payload_type: pt,
         encoding: name.to_owned(),
@@ -703,8 +673,7 @@ fn push_codec_attrs(
     };
     m.attributes.push(Attribute::new("rtpmap", map.to_string()));
     if let Some(f) = fmtp {
-        m.attributes
-            .push(Attribute::new("fmtp", format!("{pt} {f}")));
+        m.attributes.push(Attribute::new("fmtp", format!("{pt} {f}")));
     }
 }
 
@@ -814,13 +783,9 @@ fn pick_crypto(m: &Media, policy: &SrtpPolicy) -> Option<CryptoAttr> {
             && a.unsupported_mandatory_param().is_none()
     });
     match policy.choice {
-        SuiteChoice::OurPreference => acceptable.min_by_key(|a| {
-            policy
-                .suites
-                .iter()
-                .position(|s| *s == a.suite)
-                .unwrap_or(usize::MAX)
-        }),
+        SuiteChoice::OurPreference => {
+            acceptable.min_by_key(|a| policy.suites.iter().position(|s| *s == a.suite).unwrap_or(usize::MAX))
+        }
         _ => acceptable.next(),
     }
 }
@@ -833,9 +798,7 @@ fn answer_audio(
     policy: &SrtpPolicy,
     keygen: &mut impl FnMut(Suite) -> Result<KeyMaterial, KeyGenError>,
 ) -> Result<(Media, NegotiatedStream), AnswerError> {
-    let conn = offer
-        .connection_for(m)
-        .ok_or(AnswerError::NoConnectionAddress)?;
+    let conn = offer.connection_for(m).ok_or(AnswerError::NoConnectionAddress)?;
     let ip = conn.ip().ok_or(AnswerError::NoConnectionAddress)?;
 
     // Codecs: the offer's payload types (and order) that we relay.
@@ -849,10 +812,7 @@ fn answer_audio(
             codecs.push(nc);
         }
     }
-    if !codecs
-        .iter()
-        .any(|c| !c.name.eq_ignore_ascii_case("telephone-event"))
-    {
+    if !codecs.iter().any(|c| !c.name.eq_ignore_ascii_case("telephone-event")) {
         return Err(AnswerError::NoCommonCodec);
     }
 
@@ -914,8 +874,7 @@ fn answer_audio(
                 // A negotiated parameter: the answer carries it too (RFC 4568 §6.3).
                 line.session_params.push("UNENCRYPTED_SRTCP".into());
             }
-            am.attributes
-                .push(Attribute::new("crypto", line.to_string()));
+            am.attributes.push(Attribute::new("crypto", line.to_string()));
             Some(SrtpParams {
                 suite: theirs.suite,
                 tag: theirs.tag,
@@ -967,19 +926,10 @@ mod tests {
             .collect();
         assert_eq!(
             got,
-            [
-                (97, "A".into()),
-                (0, "PCMU".into()),
-                (98, "B".into()),
-                (96, "C".into())
-            ]
+            [(97, "A".into()), (0, "PCMU".into()), (98, "B".into()), (96, "C".into())]
         );
         let many: Vec<Codec> = (0..40).map(|i| dyn_codec(&format!("X{i}"), None)).collect();
-        assert_eq!(
-            assign_payload_types(&many).len(),
-            32,
-            "only 96..=127 are dynamic"
-        );
+        assert_eq!(assign_payload_types(&many).len(), 32, "only 96..=127 are dynamic");
     }
 
     #[test]
@@ -989,19 +939,13 @@ mod tests {
         assert_eq!(rtcp_target(&m, ip, false), RtcpTarget::None);
         assert_eq!(rtcp_target(&m, ip, true), RtcpTarget::Mux);
         m.attributes.push(Attribute::new("rtcp", "5000"));
-        assert_eq!(
-            rtcp_target(&m, ip, false),
-            RtcpTarget::Addr(SocketAddr::new(ip, 5000))
-        );
+        assert_eq!(rtcp_target(&m, ip, false), RtcpTarget::Addr(SocketAddr::new(ip, 5000)));
     }
 
     #[test]
     fn static_table_fills_missing_rtpmap() {
         let m = Media::new("audio", 1, Proto::RtpAvp, vec!["8".into(), "96".into()]);
         assert_eq!(format_of(&m, 8).map(|f| f.name), Some("PCMA".into()));
-        assert!(
-            format_of(&m, 96).is_none(),
-            "a dynamic type needs an rtpmap"
-        );
+        assert!(format_of(&m, 96).is_none(), "a dynamic type needs an rtpmap");
     }
 }

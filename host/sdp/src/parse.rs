@@ -30,9 +30,7 @@ pub(crate) fn parse(text: &str, limits: &Limits) -> Result<Sdp, ParseError> {
     for (idx, raw) in text.split('\n').enumerate() {
         let line = idx + 1;
         if line > limits.max_lines {
-            return Err(ParseError::TooManyLines {
-                max: limits.max_lines,
-            });
+            return Err(ParseError::TooManyLines { max: limits.max_lines });
         }
         let l = raw.strip_suffix('\r').unwrap_or(raw);
         if l.len() > limits.max_line_len {
@@ -238,8 +236,7 @@ fn parse_origin(v: &str, line: usize) -> Result<Origin, ParseError> {
 fn is_host_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 253
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
         && s.bytes().any(|b| b.is_ascii_alphabetic())
 }
 
@@ -259,11 +256,7 @@ fn parse_connection(v: &str, line: usize) -> Result<Connection, ParseError> {
         let ok_suffix = suffixes.len() <= 2 && suffixes.iter().all(|s| is_digits(s, 5));
         let ok = match *addr_type {
             "IP4" => (host.parse::<Ipv4Addr>().is_ok() || is_host_name(host)) && ok_suffix,
-            "IP6" => {
-                (host.parse::<Ipv6Addr>().is_ok() || is_host_name(host))
-                    && suffixes.len() <= 1
-                    && ok_suffix
-            }
+            "IP6" => (host.parse::<Ipv6Addr>().is_ok() || is_host_name(host)) && suffixes.len() <= 1 && ok_suffix,
             _ => is_token(host),
         };
         if !ok {
@@ -322,12 +315,7 @@ fn parse_media(v: &str, line: usize) -> Result<Media, ParseError> {
     }
     let port: u16 = port.parse().map_err(|_| bad_port())?;
     let port_count = match count {
-        Some(c) if is_digits(c, 5) => Some(
-            c.parse::<u16>()
-                .ok()
-                .filter(|&n| n >= 1)
-                .ok_or_else(bad_port)?,
-        ),
+        Some(c) if is_digits(c, 5) => Some(c.parse::<u16>().ok().filter(|&n| n >= 1).ok_or_else(bad_port)?),
         Some(_) => return Err(bad_port()),
         None => None,
     };

@@ -258,16 +258,8 @@ impl Connection {
     /// `/ttl` suffix and matches the address type.
     pub fn ip(&self) -> Option<IpAddr> {
         match (self.net_type.as_str(), self.addr_type.as_str()) {
-            ("IN", "IP4") => self
-                .address
-                .parse::<std::net::Ipv4Addr>()
-                .ok()
-                .map(IpAddr::V4),
-            ("IN", "IP6") => self
-                .address
-                .parse::<std::net::Ipv6Addr>()
-                .ok()
-                .map(IpAddr::V6),
+            ("IN", "IP4") => self.address.parse::<std::net::Ipv4Addr>().ok().map(IpAddr::V4),
+            ("IN", "IP6") => self.address.parse::<std::net::Ipv6Addr>().ok().map(IpAddr::V6),
             _ => None,
         }
     }
@@ -345,10 +337,7 @@ impl fmt::Display for Attribute {
 }
 
 /// Finds the values of the attributes named `name` (ASCII case-insensitive).
-fn values<'a, 'n>(
-    attrs: &'a [Attribute],
-    name: &'n str,
-) -> impl Iterator<Item = &'a str> + use<'a, 'n> {
+fn values<'a, 'n>(attrs: &'a [Attribute], name: &'n str) -> impl Iterator<Item = &'a str> + use<'a, 'n> {
     attrs
         .iter()
         .filter(move |a| a.name.eq_ignore_ascii_case(name))
@@ -412,8 +401,7 @@ impl Media {
 
     /// All parseable `a=rtpmap` lines (malformed ones are skipped).
     pub fn rtpmaps(&self) -> impl Iterator<Item = RtpMap> + '_ {
-        self.attribute_values("rtpmap")
-            .filter_map(|v| v.parse().ok())
+        self.attribute_values("rtpmap").filter_map(|v| v.parse().ok())
     }
 
     /// The `a=rtpmap` of one payload type.
@@ -453,9 +441,7 @@ impl Media {
             .position(|a| a.value.is_none() && Direction::from_attr(&a.name).is_some());
         self.attributes
             .retain(|a| !(a.value.is_none() && Direction::from_attr(&a.name).is_some()));
-        let at = pos
-            .unwrap_or(self.attributes.len())
-            .min(self.attributes.len());
+        let at = pos.unwrap_or(self.attributes.len()).min(self.attributes.len());
         self.attributes.insert(at, Attribute::flag(dir.as_str()));
     }
 
@@ -477,8 +463,7 @@ impl Media {
 
     /// Removes every `a=<name>` line.
     pub fn remove_attributes(&mut self, name: &str) {
-        self.attributes
-            .retain(|a| !a.name.eq_ignore_ascii_case(name));
+        self.attributes.retain(|a| !a.name.eq_ignore_ascii_case(name));
     }
 }
 
@@ -557,12 +542,7 @@ impl fmt::Display for Origin {
         write!(
             f,
             "{} {} {} {} {} {}",
-            self.username,
-            self.session_id,
-            self.session_version,
-            self.net_type,
-            self.addr_type,
-            self.address
+            self.username, self.session_id, self.session_version, self.net_type, self.addr_type, self.address
         )
     }
 }
@@ -725,11 +705,7 @@ mod tests {
         assert_eq!(audio.rtcp().map(|r| r.port), Some(53021));
         assert_eq!(audio.attribute("x-unknown"), Some("keep  this   verbatim "));
         let video = &sdp.media[1];
-        assert_eq!(
-            sdp.direction(video),
-            Direction::RecvOnly,
-            "session default applies"
-        );
+        assert_eq!(sdp.direction(video), Direction::RecvOnly, "session default applies");
         assert_eq!(
             sdp.connection_for(video).and_then(Connection::ip),
             Some("198.51.100.1".parse().unwrap())
@@ -756,10 +732,7 @@ mod tests {
         assert_eq!(err("o=- 1 1 IN IP4 1.2.3.4\n"), ParseError::MissingVersion);
         assert_eq!(err("v=1\n"), ParseError::UnsupportedVersion);
         assert_eq!(err("v=0\ns=-\n"), ParseError::Missing('o'));
-        assert_eq!(
-            err("v=0\no=- 1 1 IN IP4 1.2.3.4\n"),
-            ParseError::Missing('s')
-        );
+        assert_eq!(err("v=0\no=- 1 1 IN IP4 1.2.3.4\n"), ParseError::Missing('s'));
         assert_eq!(
             err(&format!("{head}x=1\n")),
             ParseError::UnknownType { line: 4, ty: 'x' }
@@ -784,23 +757,11 @@ mod tests {
             err(&format!("{head}m=audio 1 RTP/AVP 0\ni=a\ni=b\n")),
             ParseError::Unexpected { line: 6, ty: 'i' }
         );
-        assert_eq!(
-            err(&format!("{head}a =x\n")),
-            ParseError::Syntax { line: 4 }
-        );
+        assert_eq!(err(&format!("{head}a =x\n")), ParseError::Syntax { line: 4 });
         assert_eq!(err(&format!("{head}A=x\n")), ParseError::Syntax { line: 4 });
-        assert_eq!(
-            err(&format!("{head}a=x\0y\n")),
-            ParseError::ControlChar { line: 4 }
-        );
-        assert_eq!(
-            err(&format!("{head}a=x\ry\n")),
-            ParseError::ControlChar { line: 4 }
-        );
-        assert_eq!(
-            err(&format!("{head}a=\n")),
-            ParseError::InvalidAttribute { line: 4 }
-        );
+        assert_eq!(err(&format!("{head}a=x\0y\n")), ParseError::ControlChar { line: 4 });
+        assert_eq!(err(&format!("{head}a=x\ry\n")), ParseError::ControlChar { line: 4 });
+        assert_eq!(err(&format!("{head}a=\n")), ParseError::InvalidAttribute { line: 4 });
         assert_eq!(
             err(&format!("{head}a=na me\n")),
             ParseError::InvalidAttribute { line: 4 }
@@ -813,36 +774,18 @@ mod tests {
         let head = "v=0\no=- 1 1 IN IP4 1.2.3.4\ns=-\n";
         let err = |l: &str| Sdp::parse(&format!("{head}{l}\n")).unwrap_err();
         for (line, want) in [
-            (
-                "m=audio 65536 RTP/AVP 0",
-                ParseError::InvalidPort { line: 4 },
-            ),
+            ("m=audio 65536 RTP/AVP 0", ParseError::InvalidPort { line: 4 }),
             ("m=audio -1 RTP/AVP 0", ParseError::InvalidPort { line: 4 }),
             ("m=audio 1/0 RTP/AVP 0", ParseError::InvalidPort { line: 4 }),
             ("m=audio x RTP/AVP 0", ParseError::InvalidPort { line: 4 }),
             ("m=audio 1 RTP/AVP", ParseError::InvalidMedia { line: 4 }),
-            (
-                "m=audio 1 RTP/AVP 128",
-                ParseError::InvalidMedia { line: 4 },
-            ),
-            (
-                "m=audio 1 RTP/AVP pcmu",
-                ParseError::InvalidMedia { line: 4 },
-            ),
+            ("m=audio 1 RTP/AVP 128", ParseError::InvalidMedia { line: 4 }),
+            ("m=audio 1 RTP/AVP pcmu", ParseError::InvalidMedia { line: 4 }),
             ("m=audio 1 RTP//AVP 0", ParseError::InvalidMedia { line: 4 }),
             ("m=audio", ParseError::InvalidMedia { line: 4 }),
-            (
-                "c=IN IP4 300.1.1.1",
-                ParseError::InvalidConnection { line: 4 },
-            ),
-            (
-                "c=IN IP4 1.2.3.4 extra",
-                ParseError::InvalidConnection { line: 4 },
-            ),
-            (
-                "c=IN IP6 2001:db8::1/1/1",
-                ParseError::InvalidConnection { line: 4 },
-            ),
+            ("c=IN IP4 300.1.1.1", ParseError::InvalidConnection { line: 4 }),
+            ("c=IN IP4 1.2.3.4 extra", ParseError::InvalidConnection { line: 4 }),
+            ("c=IN IP6 2001:db8::1/1/1", ParseError::InvalidConnection { line: 4 }),
             ("c=IN IP4", ParseError::InvalidConnection { line: 4 }),
             ("b=AS", ParseError::InvalidBandwidth { line: 4 }),
             ("b=AS:-1", ParseError::InvalidBandwidth { line: 4 }),

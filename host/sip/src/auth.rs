@@ -246,17 +246,13 @@ impl DigestResponse {
     /// [`AuthError::UnsupportedQop`].
     pub fn parse(value: &str) -> Result<Self, AuthError> {
         let value = value.trim();
-        let scheme_end = value
-            .find([' ', '\t'])
-            .ok_or(AuthError::Malformed("scheme"))?;
+        let scheme_end = value.find([' ', '\t']).ok_or(AuthError::Malformed("scheme"))?;
         if !value[..scheme_end].eq_ignore_ascii_case("Digest") || has_forbidden_control(value) {
             return Err(AuthError::Malformed("scheme"));
         }
         let mut params: Vec<(&str, String)> = Vec::new();
         for item in split_top_level(&value[scheme_end..], b',') {
-            let (name, v) = item
-                .split_once('=')
-                .ok_or(AuthError::Malformed("parameter"))?;
+            let (name, v) = item.split_once('=').ok_or(AuthError::Malformed("parameter"))?;
             let name = name.trim();
             if params.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
                 return Err(AuthError::Malformed("duplicate parameter"));
@@ -269,11 +265,7 @@ impl DigestResponse {
                 .find(|(n, _)| n.eq_ignore_ascii_case(name))
                 .map(|(_, v)| v.clone())
         };
-        let required = |name: &'static str| {
-            get(name)
-                .filter(|v| !v.is_empty())
-                .ok_or(AuthError::Malformed(name))
-        };
+        let required = |name: &'static str| get(name).filter(|v| !v.is_empty()).ok_or(AuthError::Malformed(name));
         let algorithm = match get("algorithm") {
             None => Algorithm::Md5,
             Some(a) if a.eq_ignore_ascii_case("MD5") => Algorithm::Md5,
@@ -469,9 +461,7 @@ impl Authenticator {
 
         let algorithm = response.algorithm;
         let ha1 = match credential {
-            Credential::Password(pw) => {
-                algorithm.hash_joined(&[&response.username, &self.realm, pw])
-            }
+            Credential::Password(pw) => algorithm.hash_joined(&[&response.username, &self.realm, pw]),
             Credential::Ha1 { algorithm: a, hex } if *a == algorithm => hex.to_ascii_lowercase(),
             Credential::Ha1 { .. } => return Err(AuthError::AlgorithmMismatch),
         };
@@ -481,8 +471,7 @@ impl Authenticator {
         }
 
         let expired = now.saturating_sub(issued) > self.lifetime.as_secs();
-        let evicted =
-            self.evicted_up_to.is_some_and(|e| counter <= e) && !self.used.contains_key(&counter);
+        let evicted = self.evicted_up_to.is_some_and(|e| counter <= e) && !self.used.contains_key(&counter);
         if expired || evicted {
             return Err(AuthError::StaleNonce);
         }
@@ -498,13 +487,7 @@ impl Authenticator {
             return Err(AuthError::Replay);
         }
         self.make_room(now);
-        self.used.insert(
-            counter,
-            UsedNonce {
-                issued,
-                highest_nc: nc,
-            },
-        );
+        self.used.insert(counter, UsedNonce { issued, highest_nc: nc });
         Ok(())
     }
 
@@ -515,8 +498,7 @@ impl Authenticator {
             return;
         }
         let lifetime = self.lifetime.as_secs();
-        self.used
-            .retain(|_, u| now.saturating_sub(u.issued) <= lifetime);
+        self.used.retain(|_, u| now.saturating_sub(u.issued) <= lifetime);
         while self.used.len() >= self.max_tracked {
             let Some(&oldest) = self.used.keys().min() else {
                 break;
@@ -538,9 +520,7 @@ impl Authenticator {
 
     /// Checks a nonce's HMAC and returns its timestamp and counter.
     fn open_nonce(&self, nonce: &str) -> Result<(u64, u64), AuthError> {
-        let raw = URL_SAFE_NO_PAD
-            .decode(nonce)
-            .map_err(|_| AuthError::InvalidNonce)?;
+        let raw = URL_SAFE_NO_PAD.decode(nonce).map_err(|_| AuthError::InvalidNonce)?;
         if raw.len() != NONCE_LEN {
             return Err(AuthError::InvalidNonce);
         }

@@ -108,8 +108,7 @@ fn content_length(head: &[u8], max: usize) -> Result<usize, FrameError> {
         if !(name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l")) {
             continue;
         }
-        let value =
-            std::str::from_utf8(&line[colon + 1..]).map_err(|_| FrameError::BadContentLength)?;
+        let value = std::str::from_utf8(&line[colon + 1..]).map_err(|_| FrameError::BadContentLength)?;
         let n = parse_content_length(value, max).map_err(|_| FrameError::BadContentLength)?;
         if found.is_some_and(|prev| prev != n) {
             return Err(FrameError::BadContentLength);
@@ -135,20 +134,13 @@ mod tests {
         assert_eq!(check_default(b"\r\n"), Err(FrameError::Incomplete));
         assert_eq!(check_default(b"\r\n\r"), Err(FrameError::Incomplete));
         assert_eq!(check_default(b"\r\n\r\n"), Ok(Framed::Ping { len: 4 }));
-        assert_eq!(
-            check_default(b"\r\nINVITE"),
-            Ok(Framed::KeepAlive { len: 2 })
-        );
+        assert_eq!(check_default(b"\r\nINVITE"), Ok(Framed::KeepAlive { len: 2 }));
     }
 
     #[test]
     fn message_arrives_in_pieces() {
         for cut in 0..MSG.len() {
-            assert_eq!(
-                check_default(&MSG[..cut]),
-                Err(FrameError::Incomplete),
-                "cut at {cut}"
-            );
+            assert_eq!(check_default(&MSG[..cut]), Err(FrameError::Incomplete), "cut at {cut}");
         }
         assert_eq!(check_default(MSG), Ok(Framed::Message { len: MSG.len() }));
         let mut two = MSG.to_vec();
@@ -174,10 +166,7 @@ mod tests {
         assert_eq!(check(&[b'a'; 64], &small), Err(FrameError::TooLarge));
         assert_eq!(check(&[b'a'; 63], &small), Err(FrameError::Incomplete));
         assert_eq!(
-            check(
-                b"OPTIONS sip:a SIP/2.0\r\nContent-Length: 60\r\n\r\n",
-                &small
-            ),
+            check(b"OPTIONS sip:a SIP/2.0\r\nContent-Length: 60\r\n\r\n", &small),
             Err(FrameError::TooLarge)
         );
     }

@@ -68,6 +68,6 @@ pub mod response;
 pub mod transaction;
 
 pub use message::{
-    CSeq, Header, HeaderName, Headers, Host, Message, Method, NameAddr, Params, ParseConfig,
-    ParseError, Request, Response, Scheme, SipUri, Transport, Uri, Via,
+    CSeq, Header, HeaderName, Headers, Host, Message, Method, NameAddr, Params, ParseConfig, ParseError, Request,
+    Response, Scheme, SipUri, Transport, Uri, Via,
 };

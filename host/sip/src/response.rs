@@ -5,9 +5,7 @@
 use std::net::SocketAddr;
 
 use crate::message::text::has_forbidden_control;
-use crate::message::{
-    Header, HeaderName, Headers, Host, Method, ParseError, Request, Response, Via,
-};
+use crate::message::{Header, HeaderName, Headers, Host, Method, ParseError, Request, Response, Via};
 
 /// Builds a response to `request` with the headers RFC 3261 §8.2.6.2 says
 /// to copy: every Via (in order), From, To, Call-ID and CSeq, plus
@@ -22,11 +20,7 @@ use crate::message::{
 ///
 /// [`ParseError::BadStatusCode`] if `status` is outside 100..=699, or
 /// [`ParseError::BadStartLine`] if `reason` contains control characters.
-pub fn response_to(
-    request: &Request,
-    status: u16,
-    reason: Option<&str>,
-) -> Result<Response, ParseError> {
+pub fn response_to(request: &Request, status: u16, reason: Option<&str>) -> Result<Response, ParseError> {
     let mut headers = Headers::new();
     let copy = |headers: &mut Headers, name: &HeaderName| {
         for value in request.headers().get_all(name) {
@@ -113,11 +107,7 @@ pub fn bad_request(bytes: &[u8], error: &ParseError, to_tag: &str) -> Result<Vec
     if crate::message::strip_prefix_ignore_case(start_line, "SIP/").is_some() {
         return Err(NoResponse::NotARequest);
     }
-    if start_line
-        .split(' ')
-        .next()
-        .is_some_and(|m| m == Method::Ack.as_str())
-    {
+    if start_line.split(' ').next().is_some_and(|m| m == Method::Ack.as_str()) {
         return Err(NoResponse::Ack);
     }
     let salvaged = salvage_headers(lines);
@@ -138,10 +128,7 @@ pub fn bad_request(bytes: &[u8], error: &ParseError, to_tag: &str) -> Result<Vec
         out.push_str(name.as_str());
         out.push_str(": ");
         out.push_str(value);
-        let has_tag = value
-            .to_ascii_lowercase()
-            .replace(' ', "")
-            .contains(";tag=");
+        let has_tag = value.to_ascii_lowercase().replace(' ', "").contains(";tag=");
         if name == &HeaderName::TO && !has_tag && crate::message::text::is_token(to_tag) {
             out.push_str(";tag=");
             out.push_str(to_tag);
@@ -320,11 +307,8 @@ Content-Length: 0\r\n\r\n"
         );
         // Same address and no rport: nothing to add.
         let mut req = invite();
-        req.set_header(
-            HeaderName::VIA,
-            "SIP/2.0/TLS [2001:db8::5]:5061;branch=z9hG4bKx",
-        )
-        .unwrap();
+        req.set_header(HeaderName::VIA, "SIP/2.0/TLS [2001:db8::5]:5061;branch=z9hG4bKx")
+            .unwrap();
         fill_received(&mut req, "[2001:db8::5]:5061".parse().unwrap());
         assert_eq!(req.top_via().received(), None);
         fill_received(&mut req, "[2001:db8::6]:5061".parse().unwrap());
@@ -340,20 +324,14 @@ Content-Length: 0\r\n\r\n"
         let broken = INVITE.replace("Call-ID: call-1\r\n", "");
         let err = Message::parse(broken.as_bytes(), &ParseConfig::default()).unwrap_err();
         let reply = String::from_utf8(bad_request(broken.as_bytes(), &err, "x1").unwrap()).unwrap();
-        assert!(
-            reply.starts_with("SIP/2.0 400 Missing Call-ID Header\r\n"),
-            "{reply}"
-        );
+        assert!(reply.starts_with("SIP/2.0 400 Missing Call-ID Header\r\n"), "{reply}");
         assert!(reply.contains("\r\nTo: <sip:bob@example.com>;tag=x1\r\n"));
         assert!(reply.contains("\r\nCSeq: 7 INVITE\r\n"));
         assert_eq!(reply.matches("Via:").count(), 2);
         assert!(reply.ends_with("Content-Length: 0\r\n\r\n"));
 
         let no_via = INVITE.replace("Via:", "X-Via:");
-        assert_eq!(
-            bad_request(no_via.as_bytes(), &err, "x"),
-            Err(NoResponse::MissingVia)
-        );
+        assert_eq!(bad_request(no_via.as_bytes(), &err, "x"), Err(NoResponse::MissingVia));
         let ack = INVITE.replace("INVITE", "ACK");
         assert_eq!(bad_request(ack.as_bytes(), &err, "x"), Err(NoResponse::Ack));
         assert_eq!(
@@ -365,15 +343,9 @@ Content-Length: 0\r\n\r\n"
             Err(NoResponse::NotARequest)
         );
         // A To that already has a tag (in any spelling) keeps it.
-        let tagged = broken.replace(
-            "To: <sip:bob@example.com>",
-            "To: <sip:bob@example.com> ; TAG=old",
-        );
+        let tagged = broken.replace("To: <sip:bob@example.com>", "To: <sip:bob@example.com> ; TAG=old");
         let reply = String::from_utf8(bad_request(tagged.as_bytes(), &err, "x1").unwrap()).unwrap();
-        assert!(
-            reply.contains("\r\nTo: <sip:bob@example.com> ; TAG=old\r\n"),
-            "{reply}"
-        );
+        assert!(reply.contains("\r\nTo: <sip:bob@example.com> ; TAG=old\r\n"), "{reply}");
         let v7 = INVITE.replace(
             "INVITE sip:bob@example.com SIP/2.0",
             "INVITE sip:bob@example.com SIP/7.0",

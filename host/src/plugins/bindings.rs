@@ -13,8 +13,6 @@ wasmtime::component::bindgen!({
     additional_derives: [PartialEq, Eq],
 });
 
-pub use self::exports::pbx::policy::{
-    certificates, meta, provisioning, routing, security, trunk_exceptions,
-};
+pub use self::exports::pbx::policy::{certificates, meta, provisioning, routing, security, trunk_exceptions};
 pub use self::pbx::policy::host::Level;
 pub use self::pbx::policy::types;

@@ -169,12 +169,7 @@ impl Policy {
         };
         match &outcome {
             Outcome::Loaded { sha256, generation } => {
-                tracing::info!(
-                    plugin = name,
-                    sha256 = &sha256[..12],
-                    generation,
-                    "plugin loaded"
-                )
+                tracing::info!(plugin = name, sha256 = &sha256[..12], generation, "plugin loaded")
             }
             Outcome::Unchanged => tracing::debug!(plugin = name, "plugin unchanged"),
             Outcome::Refused(e) => tracing::error!(
@@ -197,12 +192,7 @@ impl Policy {
 
     /// Compile, self-test and swap in plugin `name` for every hook assigned
     /// to it. `Ok(None)` when the same bytes and configuration already serve.
-    pub async fn install(
-        &self,
-        name: &str,
-        wasm: Vec<u8>,
-        config: String,
-    ) -> Result<Option<Arc<Plugin>>, LoadError> {
+    pub async fn install(&self, name: &str, wasm: Vec<u8>, config: String) -> Result<Option<Arc<Plugin>>, LoadError> {
         let hooks: Vec<Hook> = Hook::ALL
             .into_iter()
             .filter(|h| self.slots[h.index()].configured == name)
@@ -244,19 +234,12 @@ impl Policy {
                         file: p.name.to_string(),
                         info: p.info.clone(),
                         sha256: p.sha256.clone(),
-                        loaded_at: p
-                            .loaded_at
-                            .duration_since(UNIX_EPOCH)
-                            .map_or(0, |d| d.as_secs()),
+                        loaded_at: p.loaded_at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
                         generation: p.generation,
                     }),
                     calls: slot.calls.load(Ordering::Relaxed),
                     failures: slot.failures.load(Ordering::Relaxed),
-                    last_error: slot
-                        .last_error
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .clone(),
+                    last_error: slot.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone(),
                 }
             })
             .collect()
@@ -278,9 +261,7 @@ impl Policy {
     pub async fn check_security(&self, call: &Call, leg: &security::Leg) -> security::Verdict {
         let answer = match self.begin(Hook::Security) {
             Some(p) => p.check(call, leg).await.and_then(|v| match v {
-                security::Verdict::Reject(r) => {
-                    check_reject(&r).map(|()| security::Verdict::Reject(r))
-                }
+                security::Verdict::Reject(r) => check_reject(&r).map(|()| security::Verdict::Reject(r)),
                 allow => Ok(allow),
             }),
             None => Err(CallError::NoPlugin),
@@ -308,9 +289,7 @@ impl Policy {
         let answer = match self.begin(Hook::Certificates) {
             Some(p) => p.select(hello).await.and_then(|name| match name {
                 Some(n) if is_dns_name(&n) => Ok(Some(n.to_ascii_lowercase())),
-                Some(_) => Err(CallError::Malformed(
-                    "certificate name is not a DNS name".into(),
-                )),
+                Some(_) => Err(CallError::Malformed("certificate name is not a DNS name".into())),
                 None => Ok(None),
             }),
             None => Err(CallError::NoPlugin),
@@ -321,20 +300,13 @@ impl Policy {
     /// The certificate a TLS handshake gets: the domain the certificates
     /// hook names if `held` says a certificate for it exists, else `None`
     /// (the default certificate).
-    pub async fn certificate_for(
-        &self,
-        hello: &certificates::Hello,
-        held: impl Fn(&str) -> bool,
-    ) -> Option<String> {
+    pub async fn certificate_for(&self, hello: &certificates::Hello, held: impl Fn(&str) -> bool) -> Option<String> {
         self.select_certificate(hello).await.filter(|d| held(d))
     }
 
     /// Provisioning: may this file carry the password, and the new
     /// "provisioned" flag. Fail-closed default: no password, flag unchanged.
-    pub async fn provisioning_password(
-        &self,
-        request: &provisioning::Request,
-    ) -> provisioning::Decision {
+    pub async fn provisioning_password(&self, request: &provisioning::Request) -> provisioning::Decision {
         let answer = match self.begin(Hook::Provisioning) {
             Some(p) => p.password(request).await,
             None => Err(CallError::NoPlugin),
@@ -351,12 +323,7 @@ impl Policy {
         slot.current.load_full()
     }
 
-    fn finish<T>(
-        &self,
-        hook: Hook,
-        answer: Result<T, CallError>,
-        default: impl FnOnce() -> T,
-    ) -> T {
+    fn finish<T>(&self, hook: Hook, answer: Result<T, CallError>, default: impl FnOnce() -> T) -> T {
         match answer {
             Ok(v) => v,
             Err(e) => {
@@ -399,57 +366,43 @@ async fn prepare(
     let mut plugin = tokio::task::spawn_blocking(move || rt.compile(&owned_name, &wasm, &config))
         .await
         .map_err(|e| LoadError::Compile(format!("compiler task failed: {e}")))??;
-    plugin
-        .describe()
-        .await
-        .map_err(|error| LoadError::SelfTest {
-            hook: "meta.info".into(),
-            error,
-        })?;
+    plugin.describe().await.map_err(|error| LoadError::SelfTest {
+        hook: "meta.info".into(),
+        error,
+    })?;
     for &hook in hooks {
         if !plugin.exports_hook(hook) || !plugin.info.hooks.contains(&hook) {
             return Err(LoadError::HookNotServed(hook));
         }
-        self_test(&plugin, hook)
-            .await
-            .map_err(|error| LoadError::SelfTest {
-                hook: hook.name().into(),
-                error,
-            })?;
+        self_test(&plugin, hook).await.map_err(|error| LoadError::SelfTest {
+            hook: hook.name().into(),
+            error,
+        })?;
     }
     Ok(plugin)
 }
 
 /// Load and self-test a plugin file without serving it (`pbx plugins
 /// check`): every hook the plugin lists is exercised.
-pub async fn check_file(
-    runtime: &Arc<Runtime>,
-    wasm: Vec<u8>,
-    config: String,
-) -> Result<Plugin, LoadError> {
+pub async fn check_file(runtime: &Arc<Runtime>, wasm: Vec<u8>, config: String) -> Result<Plugin, LoadError> {
     let mut plugin = {
         let rt = runtime.clone();
         tokio::task::spawn_blocking(move || rt.compile("check", &wasm, &config))
             .await
             .map_err(|e| LoadError::Compile(format!("compiler task failed: {e}")))??
     };
-    plugin
-        .describe()
-        .await
-        .map_err(|error| LoadError::SelfTest {
-            hook: "meta.info".into(),
-            error,
-        })?;
+    plugin.describe().await.map_err(|error| LoadError::SelfTest {
+        hook: "meta.info".into(),
+        error,
+    })?;
     for hook in plugin.info.hooks.clone() {
         if !plugin.exports_hook(hook) {
             return Err(LoadError::HookNotServed(hook));
         }
-        self_test(&plugin, hook)
-            .await
-            .map_err(|error| LoadError::SelfTest {
-                hook: hook.name().into(),
-                error,
-            })?;
+        self_test(&plugin, hook).await.map_err(|error| LoadError::SelfTest {
+            hook: hook.name().into(),
+            error,
+        })?;
     }
     Ok(plugin)
 }
@@ -521,16 +474,12 @@ fn check_route(route: routing::Decision) -> Result<routing::Decision, CallError>
         routing::Decision::Reject(r) => check_reject(r)?,
         routing::Decision::Target(Target::Extension(e)) => {
             if !is_token(e, 64, b".-_+*#") {
-                return Err(CallError::Malformed(
-                    "extension is not a valid SIP user".into(),
-                ));
+                return Err(CallError::Malformed("extension is not a valid SIP user".into()));
             }
         }
         routing::Decision::Target(Target::Trunk(t)) => {
             if !is_token(&t.trunk, 64, b".-_") || !is_token(&t.number, 64, b"+*#-.") {
-                return Err(CallError::Malformed(
-                    "trunk name or number is not valid".into(),
-                ));
+                return Err(CallError::Malformed("trunk name or number is not valid".into()));
             }
         }
         routing::Decision::Target(Target::Uri(u)) => {
@@ -539,9 +488,7 @@ fn check_route(route: routing::Decision) -> Result<routing::Decision, CallError>
                 && u.len() <= 512
                 && !u.bytes().any(|b| b <= b' ' || b"<>\"\x7f".contains(&b));
             if !ok {
-                return Err(CallError::Malformed(
-                    "target URI is not a plain SIP URI".into(),
-                ));
+                return Err(CallError::Malformed("target URI is not a plain SIP URI".into()));
             }
         }
     }
@@ -552,24 +499,16 @@ fn check_route(route: routing::Decision) -> Result<routing::Decision, CallError>
 /// (it becomes a status line and a `Warning` header: no CR/LF injection).
 fn check_reject(r: &super::types::Reject) -> Result<(), CallError> {
     if !(400..=699).contains(&r.code) {
-        return Err(CallError::Malformed(format!(
-            "reject code {} is not 400-699",
-            r.code
-        )));
+        return Err(CallError::Malformed(format!("reject code {} is not 400-699", r.code)));
     }
     if r.reason.len() > 256 || r.reason.chars().any(|c| c.is_control()) {
-        return Err(CallError::Malformed(
-            "reject reason too long or not printable".into(),
-        ));
+        return Err(CallError::Malformed("reject reason too long or not printable".into()));
     }
     Ok(())
 }
 
 fn is_token(s: &str, max: usize, extra: &[u8]) -> bool {
-    !s.is_empty()
-        && s.len() <= max
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || extra.contains(&b))
+    !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_alphanumeric() || extra.contains(&b))
 }
 
 fn is_dns_name(s: &str) -> bool {
@@ -579,19 +518,14 @@ fn is_dns_name(s: &str) -> bool {
                 && label.len() <= 63
                 && !label.starts_with('-')
                 && !label.ends_with('-')
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
         })
 }
 
 /// SHA-256 of `bytes` in lower-case hex: how plugin versions are named.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Read `<name>.wasm` and its optional `<name>.json`; `Ok(None)` when the

@@ -7,9 +7,7 @@
 //! also retired after [`Limits::recycle_after`] calls to bound guest heap
 //! growth and cross-call state.
 
-use super::bindings::{
-    self, certificates, meta, provisioning, routing, security, trunk_exceptions,
-};
+use super::bindings::{self, certificates, meta, provisioning, routing, security, trunk_exceptions};
 use super::state::{LOG_LINES_PER_CALL, State};
 use super::{CallError, Hook, LoadError};
 use sha2::{Digest, Sha256};
@@ -18,10 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use wasmtime::component::{Component, HasSelf, Instance, InstancePre, Linker};
-use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimitsBuilder,
-    Trap,
-};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimitsBuilder, Trap};
 
 /// How often the epoch advances. Deadlines are counted in these ticks.
 const TICK: Duration = Duration::from_millis(1);
@@ -83,9 +78,7 @@ impl Runtime {
         // A plugin's memory lives in a fixed 64 MiB reservation (above the
         // 32 MiB default cap), not the default 4 GiB, so the pool below
         // reserves about 128 GiB of address space rather than 8 TiB.
-        let reservation = (limits.memory_bytes as u64)
-            .next_power_of_two()
-            .max(64 << 20);
+        let reservation = (limits.memory_bytes as u64).next_power_of_two().max(64 << 20);
         cfg.memory_reservation(reservation);
         cfg.memory_guard_size(64 << 10);
         let mut pool = PoolingAllocationConfig::default();
@@ -101,8 +94,7 @@ impl Runtime {
         let engine = Engine::new(&cfg).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
 
         let mut linker = Linker::<State>::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-            .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
         bindings::Plugin::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
             .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
 
@@ -126,16 +118,12 @@ impl Runtime {
     /// plugin; see [`Plugin::self_test`].
     pub fn compile(&self, name: &str, wasm: &[u8], config: &str) -> Result<Plugin, LoadError> {
         if wasm.len() > self.limits.max_module_bytes {
-            return Err(LoadError::TooLarge(
-                wasm.len(),
-                self.limits.max_module_bytes,
-            ));
+            return Err(LoadError::TooLarge(wasm.len(), self.limits.max_module_bytes));
         }
         if !wasm.starts_with(b"\0asm") {
             return Err(LoadError::NotWasm);
         }
-        serde_json::from_str::<serde::de::IgnoredAny>(config)
-            .map_err(|e| LoadError::Config(e.to_string()))?;
+        serde_json::from_str::<serde::de::IgnoredAny>(config).map_err(|e| LoadError::Config(e.to_string()))?;
         let sha256 = hex(&Sha256::digest(wasm));
         let cached = self
             .compiled
@@ -146,8 +134,7 @@ impl Runtime {
         let component = match cached {
             Some(c) => c,
             None => {
-                let c = Component::from_binary(&self.engine, wasm)
-                    .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+                let c = Component::from_binary(&self.engine, wasm).map_err(|e| LoadError::Compile(format!("{e:#}")))?;
                 let mut cache = self.compiled.lock().unwrap_or_else(|p| p.into_inner());
                 if cache.len() >= COMPILED_CACHE {
                     cache.clear();
@@ -160,8 +147,7 @@ impl Runtime {
             .linker
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Imports(format!("{e:#}")))?;
-        let meta =
-            meta::GuestIndices::new(&pre).map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
+        let meta = meta::GuestIndices::new(&pre).map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
         let exports = Exports {
             meta,
             routing: routing::GuestIndices::new(&pre).ok(),
@@ -189,15 +175,13 @@ impl Runtime {
 /// Advance the engine's epoch every [`TICK`] until the engine is dropped.
 fn spawn_ticker(engine: &Engine) {
     let weak = engine.weak();
-    let spawned = std::thread::Builder::new()
-        .name("plugin-epoch".into())
-        .spawn(move || {
-            while let Some(engine) = weak.upgrade() {
-                engine.increment_epoch();
-                drop(engine);
-                std::thread::sleep(TICK);
-            }
-        });
+    let spawned = std::thread::Builder::new().name("plugin-epoch".into()).spawn(move || {
+        while let Some(engine) = weak.upgrade() {
+            engine.increment_epoch();
+            drop(engine);
+            std::thread::sleep(TICK);
+        }
+    });
     if let Err(e) = spawned {
         // Without a ticker no deadline fires; every call would still be
         // bounded by fuel if configured. Say so loudly.
@@ -282,16 +266,10 @@ impl Plugin {
     pub(crate) async fn describe(&mut self) -> Result<(), CallError> {
         let idx = self.exports.meta.clone();
         let info = self
-            .invoke(async |store, instance| {
-                idx.load(&mut *store, instance)?
-                    .call_info(&mut *store)
-                    .await
-            })
+            .invoke(async |store, instance| idx.load(&mut *store, instance)?.call_info(&mut *store).await)
             .await?;
         if info.name.len() > 128 || info.version.len() > 64 {
-            return Err(CallError::Malformed(
-                "meta.info: name or version too long".into(),
-            ));
+            return Err(CallError::Malformed("meta.info: name or version too long".into()));
         }
         self.info = PluginInfo {
             name: info.name,
@@ -301,21 +279,14 @@ impl Plugin {
         Ok(())
     }
 
-    pub(crate) async fn route(
-        &self,
-        call: &bindings::types::Call,
-    ) -> Result<routing::Decision, CallError> {
+    pub(crate) async fn route(&self, call: &bindings::types::Call) -> Result<routing::Decision, CallError> {
         let idx = self
             .exports
             .routing
             .as_ref()
             .ok_or(CallError::NotExported(Hook::Routing))?;
-        self.invoke(async |store, instance| {
-            idx.load(&mut *store, instance)?
-                .call_route(&mut *store, call)
-                .await
-        })
-        .await
+        self.invoke(async |store, instance| idx.load(&mut *store, instance)?.call_route(&mut *store, call).await)
+            .await
     }
 
     pub(crate) async fn check(
@@ -350,27 +321,17 @@ impl Plugin {
         .await
     }
 
-    pub(crate) async fn select(
-        &self,
-        hello: &certificates::Hello,
-    ) -> Result<Option<String>, CallError> {
+    pub(crate) async fn select(&self, hello: &certificates::Hello) -> Result<Option<String>, CallError> {
         let idx = self
             .exports
             .certificates
             .as_ref()
             .ok_or(CallError::NotExported(Hook::Certificates))?;
-        self.invoke(async |store, instance| {
-            idx.load(&mut *store, instance)?
-                .call_select(&mut *store, hello)
-                .await
-        })
-        .await
+        self.invoke(async |store, instance| idx.load(&mut *store, instance)?.call_select(&mut *store, hello).await)
+            .await
     }
 
-    pub(crate) async fn password(
-        &self,
-        request: &provisioning::Request,
-    ) -> Result<provisioning::Decision, CallError> {
+    pub(crate) async fn password(&self, request: &provisioning::Request) -> Result<provisioning::Decision, CallError> {
         let idx = self
             .exports
             .provisioning
@@ -448,14 +409,14 @@ impl Plugin {
                 .set_fuel(fuel)
                 .map_err(|e| CallError::Instantiate(format!("{e:#}")))?;
         }
-        let instance =
-            self.pre
-                .instantiate_async(&mut store)
-                .await
-                .map_err(|e| match classify(e) {
-                    CallError::Trap(m) => CallError::Instantiate(m),
-                    other => other,
-                })?;
+        let instance = self
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| match classify(e) {
+                CallError::Trap(m) => CallError::Instantiate(m),
+                other => other,
+            })?;
         Ok(Warm {
             store,
             instance,

@@ -37,10 +37,9 @@ impl Watcher {
     /// inside a tokio runtime.
     pub fn spawn(policy: Arc<Policy>, dir: PathBuf) -> notify::Result<Watcher> {
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let mut watcher =
-            notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-                let _ = tx.send(res);
-            })?;
+        let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+            let _ = tx.send(res);
+        })?;
         watcher.watch(&dir, RecursiveMode::NonRecursive)?;
         let task = tokio::spawn(async move {
             let names = policy.plugin_names();
@@ -70,11 +69,7 @@ impl Watcher {
 }
 
 /// Add to `changed` the configured plugins an event touches.
-fn collect(
-    names: &BTreeSet<String>,
-    event: notify::Result<notify::Event>,
-    changed: &mut BTreeSet<String>,
-) {
+fn collect(names: &BTreeSet<String>, event: notify::Result<notify::Event>, changed: &mut BTreeSet<String>) {
     let event = match event {
         Ok(ev) => ev,
         Err(e) => {
@@ -87,8 +82,7 @@ fn collect(
     };
     if matches!(
         event.kind,
-        EventKind::Access(notify::event::AccessKind::Open(_))
-            | EventKind::Access(notify::event::AccessKind::Read)
+        EventKind::Access(notify::event::AccessKind::Open(_)) | EventKind::Access(notify::event::AccessKind::Read)
     ) {
         return;
     }

@@ -91,9 +91,7 @@ impl Core {
             .then(|| transaction_key(&request, source));
         if let Some(key) = &key {
             if let Some(reply) = self.cached(key) {
-                self.counters
-                    .retransmissions
-                    .fetch_add(1, Ordering::Relaxed);
+                self.counters.retransmissions.fetch_add(1, Ordering::Relaxed);
                 return Some(reply);
             }
         }
@@ -113,8 +111,7 @@ impl Core {
                 let mut r = response_to(&request, 200, None).ok()?;
                 r.push_header(HeaderName::ALLOW, ALLOW).ok()?;
                 r.push_header(HeaderName::ACCEPT, "application/sdp").ok()?;
-                r.push_header(HeaderName::SUPPORTED, "outbound, path")
-                    .ok()?;
+                r.push_header(HeaderName::SUPPORTED, "outbound, path").ok()?;
                 Some(r)
             }
             Method::Ack => None,
@@ -128,10 +125,7 @@ impl Core {
         if response.to().tag().is_none() && response.status() != 100 {
             let _ = response.set_to_tag(&new_tag());
         }
-        let _ = response.push_header(
-            HeaderName::SERVER,
-            concat!("pbx/", env!("CARGO_PKG_VERSION")),
-        );
+        let _ = response.push_header(HeaderName::SERVER, concat!("pbx/", env!("CARGO_PKG_VERSION")));
         Some(response.to_bytes())
     }
 

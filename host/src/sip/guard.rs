@@ -47,9 +47,7 @@ impl Guard {
     pub fn failed(&self, ip: IpAddr, now: Instant) -> bool {
         let mut map = self.sources.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() >= MAX_TRACKED && !map.contains_key(&ip) {
-            map.retain(|_, e| {
-                e.blocked_until.is_some_and(|t| t > now) || now.duration_since(e.first) < WINDOW
-            });
+            map.retain(|_, e| e.blocked_until.is_some_and(|t| t > now) || now.duration_since(e.first) < WINDOW);
             if map.len() >= MAX_TRACKED {
                 return false;
             }
@@ -82,8 +80,7 @@ mod tests {
     #[test]
     fn blocks_after_repeated_failures_then_cools_off() {
         let g = Guard::default();
-        let (bad, good): (IpAddr, IpAddr) =
-            ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+        let (bad, good): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
         let t0 = Instant::now();
         let started: Vec<bool> = (0..MAX_FAILURES).map(|_| g.failed(bad, t0)).collect();
         assert_eq!(started.iter().filter(|b| **b).count(), 1);

@@ -18,6 +18,4 @@ mod transport;
 pub use core::{Core, Counters};
 pub use guard::Guard;
 pub use registrar::{BindingEntry, Registrar, RegistrarConfig};
-pub use transport::{
-    FlowId, Flows, Listeners, Proto, Source, TransportConfig, serve_stream, serve_udp,
-};
+pub use transport::{FlowId, Flows, Listeners, Proto, Source, TransportConfig, serve_stream, serve_udp};

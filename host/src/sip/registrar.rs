@@ -10,7 +10,7 @@
 use super::guard::Guard;
 use super::transport::{FlowId, Proto, Source};
 use crate::store::{Binding, Store};
-use pbx_sip::auth::{AuthError, Authenticator, Credential, DigestResponse};
+use pbx_sip::auth::{Algorithm, AuthError, Authenticator, Credential, DigestResponse};
 use pbx_sip::response::response_to;
 use pbx_sip::{HeaderName, Host, Request, Response, Uri};
 use std::collections::HashMap;
@@ -29,6 +29,11 @@ pub struct RegistrarConfig {
     pub max_expires: u32,
     /// Registration time when the phone asks for none, seconds.
     pub default_expires: u32,
+    /// The digest challenges offered, in this order. Responses with any
+    /// supported algorithm are verified. The default is MD5 only: many
+    /// phones (baresip 1.0 among them) know only MD5 and give up when a
+    /// challenge with another algorithm is present at all.
+    pub algorithms: Vec<Algorithm>,
 }
 
 impl Default for RegistrarConfig {
@@ -38,6 +43,7 @@ impl Default for RegistrarConfig {
             min_expires: 60,
             max_expires: 3600,
             default_expires: 3600,
+            algorithms: vec![Algorithm::Md5],
         }
     }
 }
@@ -166,12 +172,7 @@ impl Registrar {
         let verdict = {
             let mut realms = self.realms.lock().unwrap_or_else(|p| p.into_inner());
             match realm(&mut realms, &domain) {
-                Some(auth) => auth.verify(
-                    &credentials,
-                    req.method(),
-                    &Credential::Password(password),
-                    now,
-                ),
+                Some(auth) => auth.verify(&credentials, req.method(), &Credential::Password(password), now),
                 None => return reply(500, Some("No randomness for nonces")),
             }
         };
@@ -222,11 +223,8 @@ impl Registrar {
                             .unwrap_or(self.config.default_expires);
                         if asked != 0 && asked < self.config.min_expires {
                             let mut r = reply(423, None)?;
-                            r.push_header(
-                                HeaderName::MIN_EXPIRES,
-                                &self.config.min_expires.to_string(),
-                            )
-                            .ok()?;
+                            r.push_header(HeaderName::MIN_EXPIRES, &self.config.min_expires.to_string())
+                                .ok()?;
                             return Some(r);
                         }
                     }
@@ -241,11 +239,10 @@ impl Registrar {
                         let contact = c.uri.to_string();
                         let instance = c.params.value("+sip.instance").map(str::to_string);
                         let reg_id = c.params.value("reg-id").and_then(|v| v.parse().ok());
-                        let same =
-                            |b: &BindingEntry| match (&instance, reg_id, &b.instance, b.reg_id) {
-                                (Some(i), Some(r), Some(bi), Some(br)) => i == bi && r == br,
-                                _ => b.contact == contact,
-                            };
+                        let same = |b: &BindingEntry| match (&instance, reg_id, &b.instance, b.reg_id) {
+                            (Some(i), Some(r), Some(bi), Some(br)) => i == bi && r == br,
+                            _ => b.contact == contact,
+                        };
                         if let Some(old) = list.iter().find(|b| same(b)) {
                             if old.call_id == call_id && old.cseq >= cseq {
                                 return reply(500, Some("Out of order CSeq"));
@@ -277,11 +274,7 @@ impl Registrar {
 
         let mut ok = reply(200, None)?;
         for b in &current {
-            let contact = format!(
-                "<{}>;expires={}",
-                b.contact,
-                b.expires_at.saturating_sub(now_secs)
-            );
+            let contact = format!("<{}>;expires={}", b.contact, b.expires_at.saturating_sub(now_secs));
             ok.push_header(HeaderName::CONTACT, &contact).ok()?;
         }
         Some(ok)
@@ -292,9 +285,9 @@ impl Registrar {
         let mut r = response_to(req, 401, None).ok()?;
         let mut realms = self.realms.lock().unwrap_or_else(|p| p.into_inner());
         let auth = realm(&mut realms, domain)?;
-        for c in auth.challenges(stale, SystemTime::now()) {
-            r.push_header(HeaderName::WWW_AUTHENTICATE, &c.to_string())
-                .ok()?;
+        let now = SystemTime::now();
+        for c in self.config.algorithms.iter().map(|a| auth.challenge(*a, stale, now)) {
+            r.push_header(HeaderName::WWW_AUTHENTICATE, &c.to_string()).ok()?;
         }
         Some(r)
     }
@@ -330,10 +323,7 @@ impl Registrar {
     /// REGISTER to an IP address belongs to the default domain.
     fn aor(&self, to: &pbx_sip::NameAddr) -> Option<(String, String)> {
         let Uri::Sip(uri) = &to.uri else { return None };
-        let user = uri
-            .user
-            .clone()
-            .filter(|u| !u.is_empty() && u.len() <= 64)?;
+        let user = uri.user.clone().filter(|u| !u.is_empty() && u.len() <= 64)?;
         let domain = match &uri.host {
             Host::Domain(d) => d.to_ascii_lowercase(),
             Host::Ipv4(_) | Host::Ipv6(_) => self.config.default_domain.clone(),
@@ -342,10 +332,7 @@ impl Registrar {
     }
 }
 
-fn realm<'a>(
-    realms: &'a mut HashMap<String, Authenticator>,
-    domain: &str,
-) -> Option<&'a mut Authenticator> {
+fn realm<'a>(realms: &'a mut HashMap<String, Authenticator>, domain: &str) -> Option<&'a mut Authenticator> {
     if !realms.contains_key(domain) {
         let auth = Authenticator::with_random_key(domain).ok()?;
         realms.insert(domain.to_string(), auth);
@@ -354,9 +341,7 @@ fn realm<'a>(
 }
 
 fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// `tls:1.2.3.4:5061` back into a [`Source`] (without a flow: a restart

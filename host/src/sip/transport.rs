@@ -62,12 +62,7 @@ pub struct Source {
 
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}",
-            self.proto.as_str().to_ascii_lowercase(),
-            self.remote
-        )
+        write!(f, "{}:{}", self.proto.as_str().to_ascii_lowercase(), self.remote)
     }
 }
 
@@ -112,16 +107,12 @@ impl Flows {
     /// queue is full (a stalled peer must not stall the PBX).
     pub fn send(&self, flow: FlowId, bytes: Vec<u8>) -> bool {
         let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        open.get(&flow)
-            .is_some_and(|h| h.tx.try_send(bytes).is_ok())
+        open.get(&flow).is_some_and(|h| h.tx.try_send(bytes).is_ok())
     }
 
     /// Is `flow` still open?
     pub fn is_open(&self, flow: FlowId) -> bool {
-        self.open
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains_key(&flow)
+        self.open.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&flow)
     }
 
     /// Open connections.
@@ -154,10 +145,7 @@ impl Flows {
     }
 
     fn close(&self, id: FlowId) {
-        self.open
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&id);
+        self.open.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
     }
 }
 
@@ -232,9 +220,7 @@ pub async fn serve_stream(
             }
         };
         let Ok(permit) = limit.clone().try_acquire_owned() else {
-            core.counters
-                .connections_refused
-                .fetch_add(1, Ordering::Relaxed);
+            core.counters.connections_refused.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(%remote, "connection refused: too many open connections");
             continue;
         };
@@ -246,9 +232,7 @@ pub async fn serve_stream(
             match tls {
                 None => connection(tcp, Proto::Tcp, remote, local, core).await,
                 Some(acceptor) => match acceptor.accept(tcp).await {
-                    Ok(accepted) => {
-                        connection(accepted.stream, Proto::Tls, remote, local, core).await
-                    }
+                    Ok(accepted) => connection(accepted.stream, Proto::Tls, remote, local, core).await,
                     Err(e) => {
                         core.counters.tls_failures.fetch_add(1, Ordering::Relaxed);
                         tracing::debug!(%remote, "TLS handshake failed: {e}");
@@ -260,13 +244,8 @@ pub async fn serve_stream(
 }
 
 /// Serve one stream connection: read, frame, dispatch, write.
-async fn connection<S>(
-    stream: S,
-    proto: Proto,
-    remote: SocketAddr,
-    local: SocketAddr,
-    core: Arc<Core>,
-) where
+async fn connection<S>(stream: S, proto: Proto, remote: SocketAddr, local: SocketAddr, core: Arc<Core>)
+where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (mut rd, mut wr) = tokio::io::split(stream);

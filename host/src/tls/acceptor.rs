@@ -61,10 +61,7 @@ impl TlsAcceptor {
     {
         let handshake = async {
             let start = LazyConfigAcceptor::new(Acceptor::default(), io).await?;
-            let server_name = start
-                .client_hello()
-                .server_name()
-                .map(str::to_ascii_lowercase);
+            let server_name = start.client_hello().server_name().map(str::to_ascii_lowercase);
             let hello = Hello {
                 server_name: server_name.clone(),
                 listener: self.listener.clone(),
@@ -83,9 +80,7 @@ impl TlsAcceptor {
         };
         tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake)
             .await
-            .map_err(|_| {
-                std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out")
-            })?
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out"))?
     }
 
     fn config_for(&self, domain: &str, key: Arc<CertifiedKey>) -> Arc<ServerConfig> {

@@ -9,9 +9,7 @@
 //! ```
 //! The default certificate is the default domain's.
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType,
-};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType};
 use rustls::crypto::ring::sign::any_supported_type;
 use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject;
@@ -96,11 +94,7 @@ impl CertStore {
         })?;
         for entry in entries.flatten() {
             let path = entry.path();
-            let Some(domain) = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .map(str::to_ascii_lowercase)
-            else {
+            let Some(domain) = path.file_name().and_then(|n| n.to_str()).map(str::to_ascii_lowercase) else {
                 continue;
             };
             if domain == "ca" || !path.join("cert.pem").exists() {

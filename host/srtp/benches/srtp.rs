@@ -31,9 +31,7 @@ fn key(suite: Suite, seed: u8) -> MasterKey {
     let k: Vec<u8> = (0..suite.key_len())
         .map(|i| seed.wrapping_mul(31).wrapping_add(i as u8))
         .collect();
-    let s: Vec<u8> = (0..suite.salt_len())
-        .map(|i| seed.wrapping_add(7 * i as u8))
-        .collect();
+    let s: Vec<u8> = (0..suite.salt_len()).map(|i| seed.wrapping_add(7 * i as u8)).collect();
     MasterKey::new(&k, &s).expect("key")
 }
 
@@ -93,11 +91,7 @@ fn run(suite: Suite, bytes: usize, streams: usize, op: Op) -> f64 {
         bufs: vec![vec![0u8; bytes + 64]; BATCH],
         lens: vec![0; BATCH],
     };
-    let mut src = Source {
-        bytes,
-        streams,
-        n: 0,
-    };
+    let mut src = Source { bytes, streams, n: 0 };
     let mut a_tx = ctx(suite, 1);
     let mut a_rx = ctx(suite, 1);
     let mut b_tx = ctx(suite, 2);
@@ -139,10 +133,7 @@ fn run(suite: Suite, bytes: usize, streams: usize, op: Op) -> f64 {
 }
 
 fn main() {
-    let filters: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
+    let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let suites = [
         Suite::AesCm128HmacSha1_80,
         Suite::AesCm128HmacSha1_32,
@@ -152,11 +143,7 @@ fn main() {
         Suite::AeadAes256Gcm,
     ];
     for suite in suites {
-        if !filters.is_empty()
-            && !filters
-                .iter()
-                .any(|f| suite.sdes_name().contains(f.as_str()))
-        {
+        if !filters.is_empty() && !filters.iter().any(|f| suite.sdes_name().contains(f.as_str())) {
             continue;
         }
         for bytes in [172usize, 1212] {

@@ -185,14 +185,8 @@ impl std::fmt::Debug for Context {
             .field("suite", &self.suite)
             .field("master_keys", &self.keys.len())
             .field("streams", &self.streams.len())
-            .field(
-                "rtp_packets",
-                &self.keys.iter().map(|k| k.rtp_packets).sum::<u64>(),
-            )
-            .field(
-                "rtcp_packets",
-                &self.keys.iter().map(|k| k.rtcp_packets).sum::<u64>(),
-            )
+            .field("rtp_packets", &self.keys.iter().map(|k| k.rtp_packets).sum::<u64>())
+            .field("rtcp_packets", &self.keys.iter().map(|k| k.rtcp_packets).sum::<u64>())
             .finish_non_exhaustive()
     }
 }
@@ -278,12 +272,7 @@ impl Context {
     /// Only for contexts created with an MKI; `mki` must have the same
     /// length and differ from the other keys' MKIs. `lifetime` is the
     /// key's packet lifetime (SDES `|lifetime|`).
-    pub fn add_master_key(
-        &mut self,
-        key: &MasterKey,
-        mki: &[u8],
-        lifetime: Option<u64>,
-    ) -> Result<(), Error> {
+    pub fn add_master_key(&mut self, key: &MasterKey, mki: &[u8], lifetime: Option<u64>) -> Result<(), Error> {
         key.check(self.suite)?;
         if self.mki_len == 0 || mki.len() != self.mki_len {
             return Err(Error::InvalidOption(
@@ -298,39 +287,23 @@ impl Context {
         }
         let (rtp, rtcp) = kdf::session_keys(self.suite, key, self.kdr, 0, 0)?;
         let master = (self.kdr != 0).then(|| key.clone());
-        self.keys.push(KeySet::new(
-            self.suite,
-            &rtp,
-            &rtcp,
-            master,
-            mki.to_vec(),
-            lifetime,
-        )?);
+        self.keys
+            .push(KeySet::new(self.suite, &rtp, &rtcp, master, mki.to_vec(), lifetime)?);
         Ok(())
     }
 
     /// Makes the master key with this MKI the one `protect_*` uses.
     pub fn use_master_key(&mut self, mki: &[u8]) -> Result<(), Error> {
-        self.send_key = self
-            .keys
-            .iter()
-            .position(|k| k.mki == mki)
-            .ok_or(Error::UnknownMki)?;
+        self.send_key = self.keys.iter().position(|k| k.mki == mki).ok_or(Error::UnknownMki)?;
         Ok(())
     }
 
     /// Forgets the master key with this MKI (after a rekey, once the peer
     /// has switched). The key in use for sending cannot be removed.
     pub fn remove_master_key(&mut self, mki: &[u8]) -> Result<(), Error> {
-        let i = self
-            .keys
-            .iter()
-            .position(|k| k.mki == mki)
-            .ok_or(Error::UnknownMki)?;
+        let i = self.keys.iter().position(|k| k.mki == mki).ok_or(Error::UnknownMki)?;
         if i == self.send_key {
-            return Err(Error::InvalidOption(
-                "cannot remove the master key in use for sending",
-            ));
+            return Err(Error::InvalidOption("cannot remove the master key in use for sending"));
         }
         self.keys.remove(i);
         if self.send_key > i {
@@ -416,9 +389,7 @@ impl Context {
     /// ([`Error::Replayed`]): two packets under one keystream would leak
     /// their XOR.
     pub fn protect_rtp(&mut self, buf: &mut [u8], len: usize) -> Result<usize, Error> {
-        let pkt = buf
-            .get(..len)
-            .ok_or(Error::BufferTooSmall { needed: len })?;
+        let pkt = buf.get(..len).ok_or(Error::BufferTooSmall { needed: len })?;
         let hdr = rtp::parse_rtp(pkt)?;
         let needed = len + self.rtp_overhead();
         if buf.len() < needed {
@@ -439,15 +410,7 @@ impl Context {
         let index = rtp::estimate_index(stream.rtp.top(), hdr.seq).ok_or(Error::KeyExhausted)?;
         stream.rtp.check(index)?;
         let r = index.checked_div(self.kdr).unwrap_or(0);
-        let derived = derive_if_needed(
-            self.suite,
-            ks,
-            k,
-            self.kdr,
-            r,
-            stream.rtp_kdr.as_deref(),
-            false,
-        )?;
+        let derived = derive_if_needed(self.suite, ks, k, self.kdr, r, stream.rtp_kdr.as_deref(), false)?;
         let cipher = pick(&ks.rtp, stream.rtp_kdr.as_deref(), k, r, derived.as_ref());
         let at = RtpAt {
             hdr_len: hdr.len,
@@ -488,12 +451,7 @@ impl Context {
                 index
             }
             None => {
-                check_new_stream(
-                    hdr.ssrc,
-                    self.accept_unknown_ssrc,
-                    stream_count,
-                    self.max_streams,
-                )?;
+                check_new_stream(hdr.ssrc, self.accept_unknown_ssrc, stream_count, self.max_streams)?;
                 u64::from(hdr.seq)
             }
         };
@@ -511,10 +469,7 @@ impl Context {
         // Authenticated: commit.
         let s = match stream {
             Some(s) => s,
-            None => self
-                .streams
-                .entry(hdr.ssrc)
-                .or_insert_with(|| Stream::new(self.window)),
+            None => self.streams.entry(hdr.ssrc).or_insert_with(|| Stream::new(self.window)),
         };
         s.rtp.accept(index);
         if let Some(c) = derived {
@@ -530,9 +485,7 @@ impl Context {
     /// [`rtcp_overhead`](Self::rtcp_overhead) spare octets past `len`.
     /// SRTCP indices start at 1 per SSRC, as in libsrtp.
     pub fn protect_rtcp(&mut self, buf: &mut [u8], len: usize) -> Result<usize, Error> {
-        let pkt = buf
-            .get(..len)
-            .ok_or(Error::BufferTooSmall { needed: len })?;
+        let pkt = buf.get(..len).ok_or(Error::BufferTooSmall { needed: len })?;
         let ssrc = rtp::parse_rtcp(pkt)?;
         let needed = len + self.rtcp_overhead();
         if buf.len() < needed {
@@ -555,15 +508,7 @@ impl Context {
         }
         let index = stream.rtcp_sent + 1;
         let r = u64::from(index).checked_div(self.kdr).unwrap_or(0);
-        let derived = derive_if_needed(
-            self.suite,
-            ks,
-            k,
-            self.kdr,
-            r,
-            stream.rtcp_kdr.as_deref(),
-            true,
-        )?;
+        let derived = derive_if_needed(self.suite, ks, k, self.kdr, r, stream.rtcp_kdr.as_deref(), true)?;
         let cipher = pick(&ks.rtcp, stream.rtcp_kdr.as_deref(), k, r, derived.as_ref());
         let n = cipher.protect_rtcp(buf, len, ssrc, index, self.encrypt_rtcp, &ks.mki);
         stream.rtcp_sent = index;
@@ -605,12 +550,7 @@ impl Context {
         let stream = self.streams.get_mut(&ssrc);
         match stream.as_deref() {
             Some(s) => s.rtcp.check(u64::from(index))?,
-            None => check_new_stream(
-                ssrc,
-                self.accept_unknown_ssrc,
-                stream_count,
-                self.max_streams,
-            )?,
+            None => check_new_stream(ssrc, self.accept_unknown_ssrc, stream_count, self.max_streams)?,
         }
         let r = u64::from(index).checked_div(self.kdr).unwrap_or(0);
         let cached = stream.as_deref().and_then(|s| s.rtcp_kdr.as_deref());
@@ -619,10 +559,7 @@ impl Context {
         let len = cipher.unprotect_rtcp(buf, ssrc, trailer, self.mki_len)?;
         let s = match stream {
             Some(s) => s,
-            None => self
-                .streams
-                .entry(ssrc)
-                .or_insert_with(|| Stream::new(self.window)),
+            None => self.streams.entry(ssrc).or_insert_with(|| Stream::new(self.window)),
         };
         s.rtcp.accept(u64::from(index));
         if let Some(c) = derived {
@@ -676,10 +613,7 @@ impl Context {
         }
         let end = buf.len() - if self.suite.is_aead() { 0 } else { tag_len };
         let mki = buf.get(end - self.mki_len..end).ok_or(Error::UnknownMki)?;
-        self.keys
-            .iter()
-            .position(|k| k.mki == mki)
-            .ok_or(Error::UnknownMki)
+        self.keys.iter().position(|k| k.mki == mki).ok_or(Error::UnknownMki)
     }
 }
 
@@ -694,9 +628,7 @@ pub fn transcode_rtp(
     buf: &mut [u8],
     len: usize,
 ) -> Result<usize, Error> {
-    let pkt = buf
-        .get_mut(..len)
-        .ok_or(Error::BufferTooSmall { needed: len })?;
+    let pkt = buf.get_mut(..len).ok_or(Error::BufferTooSmall { needed: len })?;
     let n = inbound.unprotect_rtp(pkt)?;
     outbound.protect_rtp(buf, n)
 }
@@ -708,19 +640,12 @@ pub fn transcode_rtcp(
     buf: &mut [u8],
     len: usize,
 ) -> Result<usize, Error> {
-    let pkt = buf
-        .get_mut(..len)
-        .ok_or(Error::BufferTooSmall { needed: len })?;
+    let pkt = buf.get_mut(..len).ok_or(Error::BufferTooSmall { needed: len })?;
     let n = inbound.unprotect_rtcp(pkt)?;
     outbound.protect_rtcp(buf, n)
 }
 
-fn check_new_stream(
-    ssrc: u32,
-    accept_unknown: bool,
-    count: usize,
-    max: usize,
-) -> Result<(), Error> {
+fn check_new_stream(ssrc: u32, accept_unknown: bool, count: usize, max: usize) -> Result<(), Error> {
     if !accept_unknown {
         return Err(Error::UnknownSsrc(ssrc));
     }
@@ -752,13 +677,7 @@ fn stream_for_send(
 /// With a key derivation rate, the session keys for `r > 0` that are not
 /// cached yet (RFC 3711 §4.3.1). `None` when the base or cached cipher serves.
 #[cold]
-fn derive_slow(
-    suite: Suite,
-    master: &MasterKey,
-    kdr: u64,
-    r: u64,
-    rtcp: bool,
-) -> Result<Cipher, Error> {
+fn derive_slow(suite: Suite, master: &MasterKey, kdr: u64, r: u64, rtcp: bool) -> Result<Cipher, Error> {
     let index = r * kdr;
     let (srtp, srtcp) = kdf::session_keys(suite, master, kdr, index, index)?;
     if rtcp {
@@ -824,10 +743,7 @@ impl SsrcHash {
 impl BuildHasher for SsrcHash {
     type Hasher = SsrcHasher;
     fn build_hasher(&self) -> SsrcHasher {
-        SsrcHasher {
-            seed: self.0,
-            value: 0,
-        }
+        SsrcHasher { seed: self.0, value: 0 }
     }
 }
 

@@ -28,14 +28,10 @@ impl MasterKey {
     /// Copies a master key (16, 24 or 32 octets) and salt (12 or 14 octets).
     pub fn new(key: &[u8], salt: &[u8]) -> Result<MasterKey, Error> {
         if !matches!(key.len(), 16 | 24 | 32) {
-            return Err(Error::InvalidKeyLength(
-                "master key must be 16, 24 or 32 octets",
-            ));
+            return Err(Error::InvalidKeyLength("master key must be 16, 24 or 32 octets"));
         }
         if !matches!(salt.len(), 12 | 14) {
-            return Err(Error::InvalidKeyLength(
-                "master salt must be 12 or 14 octets",
-            ));
+            return Err(Error::InvalidKeyLength("master salt must be 12 or 14 octets"));
         }
         let mut k = MasterKey {
             key: [0; MAX_KEY_LEN],
@@ -52,9 +48,7 @@ impl MasterKey {
     /// exporter halves joined) by the suite's lengths.
     pub fn from_concatenated(suite: Suite, key_and_salt: &[u8]) -> Result<MasterKey, Error> {
         if key_and_salt.len() != suite.key_len() + suite.salt_len() {
-            return Err(Error::InvalidKeyLength(
-                "key ‖ salt length does not match the suite",
-            ));
+            return Err(Error::InvalidKeyLength("key ‖ salt length does not match the suite"));
         }
         let (key, salt) = key_and_salt.split_at(suite.key_len());
         MasterKey::new(key, salt)
@@ -73,14 +67,10 @@ impl MasterKey {
     /// Checks the lengths against `suite`.
     pub(crate) fn check(&self, suite: Suite) -> Result<(), Error> {
         if self.key_len != suite.key_len() {
-            return Err(Error::InvalidKeyLength(
-                "master key length does not match the suite",
-            ));
+            return Err(Error::InvalidKeyLength("master key length does not match the suite"));
         }
         if self.salt_len != suite.salt_len() {
-            return Err(Error::InvalidKeyLength(
-                "master salt length does not match the suite",
-            ));
+            return Err(Error::InvalidKeyLength("master salt length does not match the suite"));
         }
         Ok(())
     }
@@ -112,19 +102,13 @@ impl SessionKeys {
     /// Session keys from their octets; `auth_key` is empty for GCM.
     pub fn new(cipher_key: &[u8], salt: &[u8], auth_key: &[u8]) -> Result<SessionKeys, Error> {
         if !matches!(cipher_key.len(), 16 | 24 | 32) {
-            return Err(Error::InvalidKeyLength(
-                "session key must be 16, 24 or 32 octets",
-            ));
+            return Err(Error::InvalidKeyLength("session key must be 16, 24 or 32 octets"));
         }
         if !matches!(salt.len(), 12 | 14) {
-            return Err(Error::InvalidKeyLength(
-                "session salt must be 12 or 14 octets",
-            ));
+            return Err(Error::InvalidKeyLength("session salt must be 12 or 14 octets"));
         }
         if !matches!(auth_key.len(), 0 | 20) {
-            return Err(Error::InvalidKeyLength(
-                "session auth key must be 0 or 20 octets",
-            ));
+            return Err(Error::InvalidKeyLength("session auth key must be 0 or 20 octets"));
         }
         let mut k = SessionKeys {
             cipher_key: [0; MAX_KEY_LEN],
@@ -160,9 +144,7 @@ impl SessionKeys {
             || self.salt_len != suite.salt_len()
             || self.auth_key_len != suite.auth_key_len()
         {
-            return Err(Error::InvalidKeyLength(
-                "session key lengths do not match the suite",
-            ));
+            return Err(Error::InvalidKeyLength("session key lengths do not match the suite"));
         }
         Ok(())
     }
@@ -182,14 +164,8 @@ mod tests {
     fn debug_is_redacted() {
         let k = MasterKey::new(&[0xAB; 16], &[0xCD; 14]).unwrap();
         let s = format!("{k:?}");
-        assert!(
-            !s.contains("171") && !s.to_lowercase().contains("ab"),
-            "{s}"
-        );
-        let s = format!(
-            "{:?}",
-            SessionKeys::new(&[0xAB; 16], &[0xCD; 14], &[0xEF; 20]).unwrap()
-        );
+        assert!(!s.contains("171") && !s.to_lowercase().contains("ab"), "{s}");
+        let s = format!("{:?}", SessionKeys::new(&[0xAB; 16], &[0xCD; 14], &[0xEF; 20]).unwrap());
         assert!(!s.contains("171") && !s.contains("205"), "{s}");
     }
 

@@ -64,9 +64,7 @@ mod rtp;
 pub mod sdes;
 mod suite;
 
-pub use context::{
-    Context, Options, SRTCP_MAX_PACKETS, SRTP_MAX_PACKETS, transcode_rtcp, transcode_rtp,
-};
+pub use context::{Context, Options, SRTCP_MAX_PACKETS, SRTP_MAX_PACKETS, transcode_rtcp, transcode_rtp};
 pub use error::Error;
 pub use key::{MasterKey, SessionKeys};
 pub use replay::{MAX_WINDOW, MIN_WINDOW};

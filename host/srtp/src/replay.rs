@@ -47,10 +47,7 @@ impl ReplayWindow {
     #[inline]
     fn slot(&self, index: u64) -> (usize, u64) {
         let block = index >> 6;
-        (
-            (block % self.bits.len() as u64) as usize,
-            1u64 << (index & 63),
-        )
+        ((block % self.bits.len() as u64) as usize, 1u64 << (index & 63))
     }
 
     /// Whether `index` may be accepted: new, or inside the window and not

@@ -76,11 +76,7 @@ pub(crate) fn estimate_index(highest: Option<u64>, seq: u16) -> Option<u64> {
     let roc = highest >> 16;
     let seq_i = i64::from(seq);
     let v = if s_l < 0x8000 {
-        if seq_i - s_l > 0x8000 && roc > 0 {
-            roc - 1
-        } else {
-            roc
-        }
+        if seq_i - s_l > 0x8000 && roc > 0 { roc - 1 } else { roc }
     } else if s_l - 0x8000 > seq_i {
         roc + 1
     } else {
@@ -121,9 +117,6 @@ mod tests {
         // No ROC below zero.
         assert_eq!(estimate_index(Some(10), 60000), Some(60000));
         // ROC overflow.
-        assert_eq!(
-            estimate_index(Some((u64::from(u32::MAX) << 16) | 0xFFFF), 0),
-            None
-        );
+        assert_eq!(estimate_index(Some((u64::from(u32::MAX) << 16) | 0xFFFF), 0), None);
     }
 }

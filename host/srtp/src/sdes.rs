@@ -80,9 +80,7 @@ impl KeyParams {
                 out.mki = Some((value, len));
             } else {
                 if out.lifetime.is_some() || out.mki.is_some() {
-                    return Err(Error::InvalidSdes(
-                        "lifetime must come once, before the MKI",
-                    ));
+                    return Err(Error::InvalidSdes("lifetime must come once, before the MKI"));
                 }
                 let lifetime = match p.strip_prefix("2^") {
                     Some(exp) => {
@@ -187,11 +185,7 @@ impl CryptoAttribute {
     /// [`Context::add_master_key`](crate::Context::add_master_key)), `UNENCRYPTED_SRTCP` and `KDR=n` (RFC 4568 §6.3.1:
     /// rate 2^n) from the session parameters.
     pub fn options(&self) -> Result<Options, Error> {
-        let mut o = self
-            .keys
-            .first()
-            .map(KeyParams::options)
-            .unwrap_or_default();
+        let mut o = self.keys.first().map(KeyParams::options).unwrap_or_default();
         for p in &self.session_params {
             if p == "UNENCRYPTED_SRTCP" {
                 o.encrypt_rtcp = false;
@@ -253,9 +247,7 @@ mod tests {
         assert!(KeyParams::parse(Suite::AeadAes128Gcm, &format!("inline:{gcm}")).is_ok());
         let aes256 = STANDARD.encode([7u8; 46]);
         let unpadded = aes256.trim_end_matches('=');
-        assert!(
-            KeyParams::parse(Suite::AesCm256HmacSha1_80, &format!("inline:{unpadded}")).is_ok()
-        );
+        assert!(KeyParams::parse(Suite::AesCm256HmacSha1_80, &format!("inline:{unpadded}")).is_ok());
     }
 
     #[test]
@@ -272,10 +264,7 @@ mod tests {
             "inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz|1:4|2^20",
             "inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz|2^10|2^20",
         ] {
-            assert!(
-                KeyParams::parse(Suite::AesCm128HmacSha1_80, bad).is_err(),
-                "{bad}"
-            );
+            assert!(KeyParams::parse(Suite::AesCm128HmacSha1_80, bad).is_err(), "{bad}");
         }
     }
 

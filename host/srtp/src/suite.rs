@@ -82,9 +82,7 @@ impl Suite {
     /// SRTP authentication tag length in octets.
     pub fn srtp_tag_len(self) -> usize {
         match self {
-            Suite::AesCm128HmacSha1_32
-            | Suite::AesCm192HmacSha1_32
-            | Suite::AesCm256HmacSha1_32 => 4,
+            Suite::AesCm128HmacSha1_32 | Suite::AesCm192HmacSha1_32 | Suite::AesCm256HmacSha1_32 => 4,
             Suite::AeadAes128Gcm | Suite::AeadAes256Gcm => 16,
             _ => 10,
         }

@@ -8,9 +8,7 @@ fn key(suite: Suite, seed: u8) -> MasterKey {
     let k: Vec<u8> = (0..suite.key_len())
         .map(|i| seed ^ (i as u8).wrapping_mul(29))
         .collect();
-    let s: Vec<u8> = (0..suite.salt_len())
-        .map(|i| seed.wrapping_add(i as u8 * 3))
-        .collect();
+    let s: Vec<u8> = (0..suite.salt_len()).map(|i| seed.wrapping_add(i as u8 * 3)).collect();
     MasterKey::new(&k, &s).unwrap()
 }
 
@@ -23,14 +21,7 @@ fn pair(suite: Suite, opts: Options) -> (Context, Context) {
 }
 
 /// An RTP packet of the given shape.
-fn rtp(
-    seq: u16,
-    ssrc: u32,
-    payload: usize,
-    csrcs: usize,
-    ext_words: Option<u16>,
-    pad: u8,
-) -> Vec<u8> {
+fn rtp(seq: u16, ssrc: u32, payload: usize, csrcs: usize, ext_words: Option<u16>, pad: u8) -> Vec<u8> {
     let mut p = vec![0x80 | csrcs as u8, 0x60, 0, 0, 0, 0, 0x12, 0x34];
     p[2..4].copy_from_slice(&seq.to_be_bytes());
     p.extend_from_slice(&ssrc.to_be_bytes());
@@ -110,11 +101,7 @@ fn round_trip_every_suite_and_shape() {
                     let n = tx.protect_rtp(&mut buf, pkt.len()).unwrap();
                     assert_eq!(n, pkt.len() + tx.rtp_overhead(), "{suite} {opts:?}");
                     if payload >= 4 {
-                        assert_ne!(
-                            &buf[..pkt.len()],
-                            &pkt[..],
-                            "{suite}: payload not encrypted"
-                        );
+                        assert_ne!(&buf[..pkt.len()], &pkt[..], "{suite}: payload not encrypted");
                     }
                     let m = rx
                         .unprotect_rtp(&mut buf[..n])
@@ -161,10 +148,7 @@ fn forged_packets_rejected_and_change_nothing() {
         }
         // Truncations are refused too.
         for cut in 1..genuine.len() {
-            assert!(
-                rx.unprotect_rtp(&mut genuine[..genuine.len() - cut].to_vec())
-                    .is_err()
-            );
+            assert!(rx.unprotect_rtp(&mut genuine[..genuine.len() - cut].to_vec()).is_err());
         }
         // Nothing moved: the ROC is still 0, and no stream was created for
         // SSRCs that only forgeries carried.
@@ -211,10 +195,7 @@ fn replays_and_too_old_rejected() {
         assert_eq!(rx.unprotect_rtp(&mut pkts[100].clone()), Err(Error::TooOld));
         // Inside the window, out of order: accepted once.
         rx.unprotect_rtp(&mut pkts[250].clone()).unwrap();
-        assert_eq!(
-            rx.unprotect_rtp(&mut pkts[250].clone()),
-            Err(Error::Replayed)
-        );
+        assert_eq!(rx.unprotect_rtp(&mut pkts[250].clone()), Err(Error::Replayed));
         rx.unprotect_rtp(&mut pkts[173].clone()).unwrap();
         assert_eq!(rx.unprotect_rtp(&mut pkts[172].clone()), Err(Error::TooOld));
         // A forged replay of a not-yet-seen index does not mark it.
@@ -242,9 +223,7 @@ fn replays_and_too_old_rejected() {
 #[test]
 fn reordering_across_the_wrap() {
     let (mut tx, mut rx) = pair(Suite::AesCm128HmacSha1_80, Options::default());
-    let seqs = [
-        65_530u16, 65_531, 65_532, 65_533, 65_534, 65_535, 0, 1, 2, 3,
-    ];
+    let seqs = [65_530u16, 65_531, 65_532, 65_533, 65_534, 65_535, 0, 1, 2, 3];
     let pkts: Vec<_> = seqs
         .iter()
         .map(|&s| (s, protect(&mut tx, &rtp(s, 5, 40, 0, None, 0))))
@@ -252,8 +231,7 @@ fn reordering_across_the_wrap() {
     for &i in &[0usize, 1, 6, 2, 3, 8, 5, 4, 7, 9] {
         let (s, p) = &pkts[i];
         let mut b = p.clone();
-        rx.unprotect_rtp_vec(&mut b)
-            .unwrap_or_else(|e| panic!("seq {s}: {e}"));
+        rx.unprotect_rtp_vec(&mut b).unwrap_or_else(|e| panic!("seq {s}: {e}"));
         assert_eq!(b, rtp(*s, 5, 40, 0, None, 0));
     }
     assert_eq!(rx.rtp_index(5), Some(65_536 + 3));
@@ -288,8 +266,7 @@ fn long_random_reordering_within_window() {
     }
     for (s, p) in &pkts {
         let mut b = p.clone();
-        rx.unprotect_rtp_vec(&mut b)
-            .unwrap_or_else(|e| panic!("seq {s}: {e}"));
+        rx.unprotect_rtp_vec(&mut b).unwrap_or_else(|e| panic!("seq {s}: {e}"));
         assert_eq!(&b[2..4], &s.to_be_bytes());
         assert_eq!(rx.unprotect_rtp(&mut p.clone()), Err(Error::Replayed));
     }
@@ -318,10 +295,7 @@ fn unencrypted_srtcp() {
         assert_eq!(&v[..pkt.len()], &pkt[..], "{suite}: sent in the clear");
         // A receiver that requires encryption refuses it.
         let (_, mut strict) = pair(suite, Options::default());
-        assert_eq!(
-            strict.unprotect_rtcp(&mut v.clone()),
-            Err(Error::UnencryptedRtcp)
-        );
+        assert_eq!(strict.unprotect_rtcp(&mut v.clone()), Err(Error::UnencryptedRtcp));
         rx.unprotect_rtcp_vec(&mut v).unwrap();
         assert_eq!(v, pkt);
     }
@@ -375,10 +349,7 @@ fn srtcp_index_exhaustion() {
     let (mut tx, _) = pair(Suite::AesCm128HmacSha1_80, Options::default());
     tx.set_next_srtcp_index(1, 0x7FFF_FFFF).unwrap();
     tx.protect_rtcp_vec(&mut rtcp(1, 0)).unwrap();
-    assert_eq!(
-        tx.protect_rtcp_vec(&mut rtcp(1, 0)),
-        Err(Error::KeyExhausted)
-    );
+    assert_eq!(tx.protect_rtcp_vec(&mut rtcp(1, 0)), Err(Error::KeyExhausted));
 }
 
 #[test]
@@ -446,15 +417,11 @@ fn buffer_and_option_errors() {
     let mut buf = pkt.clone();
     assert_eq!(
         tx.protect_rtp(&mut buf, pkt.len()),
-        Err(Error::BufferTooSmall {
-            needed: pkt.len() + 10
-        })
+        Err(Error::BufferTooSmall { needed: pkt.len() + 10 })
     );
     assert_eq!(
         tx.protect_rtp(&mut buf, pkt.len() + 1),
-        Err(Error::BufferTooSmall {
-            needed: pkt.len() + 1
-        })
+        Err(Error::BufferTooSmall { needed: pkt.len() + 1 })
     );
     let k = key(Suite::AesCm128HmacSha1_80, 1);
     for bad in [
@@ -502,11 +469,7 @@ fn key_derivation_rate_rekeys() {
         let p = protect(&mut tx, &rtp(s, 1, 10, 0, None, 0));
         rx.unprotect_rtp(&mut p.clone()).unwrap();
         // Indices 0 and 1 use the keys of r = 0; later ones differ.
-        assert_eq!(
-            no_kdr.unprotect_rtp(&mut p.clone()).is_ok(),
-            s < 2,
-            "seq {s}"
-        );
+        assert_eq!(no_kdr.unprotect_rtp(&mut p.clone()).is_ok(), s < 2, "seq {s}");
     }
 }
 
@@ -538,10 +501,7 @@ fn debug_output_has_no_key_bytes() {
         format!("{k:?}"),
         format!("{:?}", pbx_srtp::kdf::kdf_iv(&[0; 14], 0, 0, 0).is_ok()),
     ] {
-        assert!(
-            !s.contains("171") && !s.contains("ab, ") && !s.contains("AB"),
-            "{s}"
-        );
+        assert!(!s.contains("171") && !s.contains("ab, ") && !s.contains("AB"), "{s}");
     }
 }
 
@@ -659,10 +619,7 @@ fn rekey_with_several_master_keys() {
         };
         let mut tx = Context::new(suite, &k1, opts.clone()).unwrap();
         let mut rx = Context::new(suite, &k1, opts).unwrap();
-        assert!(
-            tx.add_master_key(&k2, &[0, 1], None).is_err(),
-            "duplicate MKI"
-        );
+        assert!(tx.add_master_key(&k2, &[0, 1], None).is_err(), "duplicate MKI");
         assert!(tx.add_master_key(&k2, &[2], None).is_err(), "MKI length");
         tx.add_master_key(&k2, &[0, 2], None).unwrap();
         rx.add_master_key(&k2, &[0, 2], Some(1000)).unwrap();

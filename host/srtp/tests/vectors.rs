@@ -59,16 +59,11 @@ fn run_golden(path: &Path) -> (usize, usize) {
     let key = MasterKey::new(&hex(s(&v, "master_key")), &hex(s(&v, "master_salt"))).expect("key");
     assert_eq!(suite.is_aead(), v["aead"].as_bool().unwrap(), "{name}");
     assert_eq!(suite.srtp_tag_len() as u64, u(&v, "srtp_tag_len"), "{name}");
-    assert_eq!(
-        suite.srtcp_tag_len() as u64,
-        u(&v, "srtcp_tag_len"),
-        "{name}"
-    );
+    assert_eq!(suite.srtcp_tag_len() as u64, u(&v, "srtcp_tag_len"), "{name}");
     let kdr = u(&v, "key_derivation_rate");
 
     // SDES inline parses to the same key.
-    let kp = pbx_srtp::KeyParams::parse(suite, &format!("inline:{}", s(&v, "sdes_inline")))
-        .expect("sdes");
+    let kp = pbx_srtp::KeyParams::parse(suite, &format!("inline:{}", s(&v, "sdes_inline"))).expect("sdes");
     assert_eq!(kp.key.key(), key.key());
     assert_eq!(kp.key.salt(), key.salt());
 
@@ -80,11 +75,7 @@ fn run_golden(path: &Path) -> (usize, usize) {
         assert_eq!(to_hex(&ck), s(sk, "cipher_key"), "{name} {dir} cipher_key");
         let mut salt = vec![0; suite.salt_len()];
         kdf::derive(key.key(), key.salt(), base + 2, 0, kdr, &mut salt).unwrap();
-        assert_eq!(
-            to_hex(&salt),
-            s(sk, "cipher_salt"),
-            "{name} {dir} cipher_salt"
-        );
+        assert_eq!(to_hex(&salt), s(sk, "cipher_salt"), "{name} {dir} cipher_salt");
         if !suite.is_aead() {
             let mut ak = [0u8; 20];
             kdf::derive(key.key(), key.salt(), base + 1, 0, kdr, &mut ak).unwrap();
@@ -93,9 +84,7 @@ fn run_golden(path: &Path) -> (usize, usize) {
     }
 
     let send_rtcp = arr(&v, "send_rtcp");
-    let encrypt_rtcp = send_rtcp
-        .iter()
-        .all(|p| p["e_flag"].as_bool() == Some(true));
+    let encrypt_rtcp = send_rtcp.iter().all(|p| p["e_flag"].as_bool() == Some(true));
     let opts = Options {
         key_derivation_rate: kdr,
         encrypt_rtcp,
@@ -121,8 +110,7 @@ fn run_golden(path: &Path) -> (usize, usize) {
     for p in send_rtcp {
         let id = s(p, "id");
         let ssrc = u32::from_str_radix(s(p, "ssrc"), 16).unwrap();
-        tx.set_next_srtcp_index(ssrc, u(p, "srtcp_index") as u32)
-            .unwrap();
+        tx.set_next_srtcp_index(ssrc, u(p, "srtcp_index") as u32).unwrap();
         let mut buf = hex(s(p, "plaintext"));
         tx.protect_rtcp_vec(&mut buf)
             .unwrap_or_else(|e| panic!("{name} {id}: {e}"));
@@ -132,8 +120,7 @@ fn run_golden(path: &Path) -> (usize, usize) {
 
     // Receiver check, with the file's window and with the 64 and 1500
     // that the README says give the same verdicts.
-    let file_window =
-        (u(&v, "replay_window") as usize).clamp(pbx_srtp::MIN_WINDOW, pbx_srtp::MAX_WINDOW);
+    let file_window = (u(&v, "replay_window") as usize).clamp(pbx_srtp::MIN_WINDOW, pbx_srtp::MAX_WINDOW);
     let steps = arr(&v, "receive");
     for window in [file_window, 64, 1500] {
         let mut rx = Context::new(
@@ -156,21 +143,12 @@ fn run_golden(path: &Path) -> (usize, usize) {
             };
             match s(st, "expect") {
                 "accept" => {
-                    let n = r.unwrap_or_else(|e| {
-                        panic!("{name} step {i} ({}): rejected: {e}", s(st, "comment"))
-                    });
+                    let n = r.unwrap_or_else(|e| panic!("{name} step {i} ({}): rejected: {e}", s(st, "comment")));
                     assert_eq!(to_hex(&buf[..n]), s(st, "plaintext"), "{name} step {i}");
                 }
                 "reject" => {
-                    assert!(
-                        r.is_err(),
-                        "{name} step {i} ({}): accepted",
-                        s(st, "comment")
-                    );
-                    assert_eq!(
-                        buf, packet,
-                        "{name} step {i}: rejected packet changed the buffer"
-                    );
+                    assert!(r.is_err(), "{name} step {i} ({}): accepted", s(st, "comment"));
+                    assert_eq!(buf, packet, "{name} step {i}: rejected packet changed the buffer");
                 }
                 e => panic!("{name}: unknown expect {e}"),
             }
@@ -188,17 +166,10 @@ fn golden_vectors() {
         .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "json"))
         .collect();
     files.sort();
-    assert!(
-        !files.is_empty(),
-        "no *.json vector file in {}",
-        dir.display()
-    );
+    assert!(!files.is_empty(), "no *.json vector file in {}", dir.display());
     for f in &files {
         let (sent, steps) = run_golden(f);
-        println!(
-            "{}: {sent} protected packets, {steps} receive steps OK",
-            f.display()
-        );
+        println!("{}: {sent} protected packets, {steps} receive steps OK", f.display());
     }
 }
 
@@ -247,12 +218,7 @@ fn rfc6188_aes_192_256() {
         let offset: [u8; 16] = hex(s(k, "offset")).try_into().unwrap();
         let mut ks = vec![0u8; u(k, "keystream_segment_octets") as usize];
         kdf::aes_cm_keystream(&key, &offset, &mut ks).unwrap();
-        assert_eq!(
-            to_hex(&ks[..48]),
-            s(k, "first_3_blocks"),
-            "{}",
-            s(k, "section")
-        );
+        assert_eq!(to_hex(&ks[..48]), s(k, "first_3_blocks"), "{}", s(k, "section"));
         assert_eq!(
             to_hex(&ks[ks.len() - 48..]),
             s(k, "last_3_blocks"),
@@ -331,8 +297,7 @@ fn rfc7714_gcm() {
         let pt = hex(s(p, "plaintext"));
         let ssrc = u32::from_be_bytes(pt[4..8].try_into().unwrap());
         let mut tx = Context::from_session_keys(suite, &keys, &keys, opts.clone()).unwrap();
-        tx.set_next_srtcp_index(ssrc, u(p, "srtcp_index") as u32)
-            .unwrap();
+        tx.set_next_srtcp_index(ssrc, u(p, "srtcp_index") as u32).unwrap();
         let mut buf = pt.clone();
         tx.protect_rtcp_vec(&mut buf).unwrap();
         assert_eq!(to_hex(&buf), s(p, "protected"), "{}", s(p, "section"));

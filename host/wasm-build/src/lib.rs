@@ -28,10 +28,7 @@ pub fn build(packages: &[&str]) -> PathBuf {
     for dir in ["plugins", "plugin-sdk", "wit", "tests/guests"] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
-    println!(
-        "cargo:rerun-if-changed={}",
-        root.join("Cargo.lock").display()
-    );
+    println!("cargo:rerun-if-changed={}", root.join("Cargo.lock").display());
 
     let target_dir = env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -41,14 +38,7 @@ pub fn build(packages: &[&str]) -> PathBuf {
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&root)
-        .args([
-            "build",
-            "--quiet",
-            "--profile",
-            PROFILE,
-            "--target",
-            WASM_TARGET,
-        ])
+        .args(["build", "--quiet", "--profile", PROFILE, "--target", WASM_TARGET])
         .arg("--target-dir")
         .arg(&target_dir);
     for p in packages {
@@ -64,9 +54,7 @@ pub fn build(packages: &[&str]) -> PathBuf {
     ] {
         cmd.env_remove(var);
     }
-    let status = cmd
-        .status()
-        .expect("failed to start cargo for the plugin build");
+    let status = cmd.status().expect("failed to start cargo for the plugin build");
     if !status.success() {
         panic!(
             "building the WebAssembly plugins failed ({status}). If the error above says the \
@@ -92,9 +80,7 @@ fn ensure_target() {
     if sysroot.join("lib/rustlib").join(WASM_TARGET).exists() {
         return;
     }
-    println!(
-        "cargo:warning=installing the {WASM_TARGET} target with rustup (needed to build the plugins)"
-    );
+    println!("cargo:warning=installing the {WASM_TARGET} target with rustup (needed to build the plugins)");
     let mut cmd = Command::new("rustup");
     cmd.args(["target", "add", WASM_TARGET]);
     if let Some(toolchain) = env::var_os("RUSTUP_TOOLCHAIN") {

@@ -66,8 +66,7 @@ mod tests {
             Some("b.example")
         );
         assert_eq!(
-            p.select_certificate(&hello(Some("sip.a.example.")))
-                .as_deref(),
+            p.select_certificate(&hello(Some("sip.a.example."))).as_deref(),
             Some("a.example")
         );
         assert_eq!(p.select_certificate(&hello(None)), None);

@@ -116,9 +116,7 @@ impl DialPlan {
         } else {
             self.named_extensions
                 && user.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
-                && user
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+                && user.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
         }
     }
 }
@@ -172,10 +170,7 @@ mod tests {
         let plan = DialPlan::new(CONFIG).unwrap();
         let me = || Caller::Extension("100".into());
         assert_eq!(plan.route(&call("sips:200@example.com", me())), ext("200"));
-        assert_eq!(
-            plan.route(&call("sip:alice@example.com", me())),
-            ext("alice")
-        );
+        assert_eq!(plan.route(&call("sip:alice@example.com", me())), ext("alice"));
         assert_eq!(
             plan.route(&call("sip:90301234567@example.com", me())),
             trunk("pstn", "0301234567")
@@ -184,12 +179,8 @@ mod tests {
             plan.route(&call("sip:+4930999@example.com", me())),
             trunk("sbc", "+4930999")
         );
-        assert!(
-            matches!(plan.route(&call("sip:1@example.com", me())), Route::Reject(r) if r.code == 404)
-        );
-        assert!(
-            matches!(plan.route(&call("sip:example.com", me())), Route::Reject(r) if r.code == 404)
-        );
+        assert!(matches!(plan.route(&call("sip:1@example.com", me())), Route::Reject(r) if r.code == 404));
+        assert!(matches!(plan.route(&call("sip:example.com", me())), Route::Reject(r) if r.code == 404));
     }
 
     #[test]

@@ -105,10 +105,7 @@ mod tests {
         let p = EndToEnd::new(r#"{"domains": {"example.com": true}}"#).unwrap();
         let ext = || Target::Extension("200".into());
         let sips = call("sips:200@example.com");
-        assert_eq!(
-            p.check(&sips, &leg(ext(), Transport::Tls, true, false)),
-            Verdict::Allow
-        );
+        assert_eq!(p.check(&sips, &leg(ext(), Transport::Tls, true, false)), Verdict::Allow);
         assert!(
             matches!(p.check(&sips, &leg(ext(), Transport::Udp, false, false)), Verdict::Reject(r) if r.code == 488)
         );
@@ -131,10 +128,7 @@ mod tests {
         ));
         // A plain sip: call is not subject to the rule.
         assert_eq!(
-            p.check(
-                &call("sip:200@example.com"),
-                &leg(ext(), Transport::Udp, false, false)
-            ),
+            p.check(&call("sip:200@example.com"), &leg(ext(), Transport::Udp, false, false)),
             Verdict::Allow
         );
     }
@@ -151,12 +145,7 @@ mod tests {
     #[test]
     fn off_unless_enabled() {
         let p = EndToEnd::new("{}").unwrap();
-        let l = leg(
-            Target::Extension("200".into()),
-            Transport::Udp,
-            false,
-            false,
-        );
+        let l = leg(Target::Extension("200".into()), Transport::Udp, false, false);
         assert_eq!(p.check(&call("sips:200@example.com"), &l), Verdict::Allow);
         let p = EndToEnd::new(r#"{"enabled": true, "domains": {"example.com": false}}"#).unwrap();
         assert_eq!(p.check(&call("sips:200@example.com"), &l), Verdict::Allow);

@@ -90,7 +90,10 @@ mod tests {
 
     #[test]
     fn three_policies() {
-        let p = PasswordPolicy::new(r#"{"policy": "never", "domains": {"once.example": "once", "always.example": "always"}}"#).unwrap();
+        let p = PasswordPolicy::new(
+            r#"{"policy": "never", "domains": {"once.example": "once", "always.example": "always"}}"#,
+        )
+        .unwrap();
         let d = |dom, prov| p.provisioning_password(&req(dom, prov));
         assert_eq!(
             d("x.example", false),

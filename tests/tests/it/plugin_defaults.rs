@@ -20,10 +20,7 @@ async fn loaded() -> std::sync::Arc<pbx::plugins::Policy> {
             r#"{"enabled": false, "domains": {"example.com": true}}"#,
         ),
         (Hook::TrunkExceptions, r#"{"exempt": ["pstn"]}"#),
-        (
-            Hook::Certificates,
-            r#"{"aliases": {"sip.a.example": "a.example"}}"#,
-        ),
+        (Hook::Certificates, r#"{"aliases": {"sip.a.example": "a.example"}}"#),
         (
             Hook::Provisioning,
             r#"{"policy": "once", "domains": {"never.example": "never", "always.example": "always"}}"#,
@@ -128,9 +125,7 @@ async fn the_dial_plan_routes() {
             number: "0301234".into()
         }))
     );
-    assert!(
-        matches!(policy.route(&call("sip:1@example.com")).await, Route::Reject(r) if r.code == 404)
-    );
+    assert!(matches!(policy.route(&call("sip:1@example.com")).await, Route::Reject(r) if r.code == 404));
 }
 
 #[tokio::test]
@@ -144,17 +139,11 @@ async fn sni_chooses_the_domain_certificate_else_the_default() {
         transport: Transport::Tls,
     };
     assert_eq!(
-        policy
-            .certificate_for(&hello(Some("a.example")), has)
-            .await
-            .as_deref(),
+        policy.certificate_for(&hello(Some("a.example")), has).await.as_deref(),
         Some("a.example")
     );
     assert_eq!(
-        policy
-            .certificate_for(&hello(Some("B.Example")), has)
-            .await
-            .as_deref(),
+        policy.certificate_for(&hello(Some("B.Example")), has).await.as_deref(),
         Some("b.example")
     );
     assert_eq!(
@@ -165,12 +154,7 @@ async fn sni_chooses_the_domain_certificate_else_the_default() {
         Some("a.example")
     );
     // An unknown name, or no SNI at all, gets the default certificate.
-    assert_eq!(
-        policy
-            .certificate_for(&hello(Some("unknown.example")), has)
-            .await,
-        None
-    );
+    assert_eq!(policy.certificate_for(&hello(Some("unknown.example")), has).await, None);
     assert_eq!(policy.certificate_for(&hello(None), has).await, None);
 }
 
@@ -191,9 +175,7 @@ async fn provisioning_password_policies_never_once_always() {
         if reset {
             flag = false;
         }
-        let d = policy
-            .provisioning_password(&ask("example.com", flag))
-            .await;
+        let d = policy.provisioning_password(&ask("example.com", flag)).await;
         sent.push(d.include_password);
         flag = d.provisioned;
     }

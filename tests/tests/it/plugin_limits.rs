@@ -40,18 +40,11 @@ async fn garbage_truncated_and_alien_files_are_refused_and_the_old_version_serve
     let good = bundled(Hook::Routing);
 
     let e = policy
-        .install(
-            "routing",
-            b"MZ\x90\0 this is not wasm".to_vec(),
-            "{}".into(),
-        )
+        .install("routing", b"MZ\x90\0 this is not wasm".to_vec(), "{}".into())
         .await
         .unwrap_err();
     assert_eq!(e, LoadError::NotWasm);
-    let e = policy
-        .install("routing", Vec::new(), "{}".into())
-        .await
-        .unwrap_err();
+    let e = policy.install("routing", Vec::new(), "{}".into()).await.unwrap_err();
     assert_eq!(e, LoadError::NotWasm);
     let e = policy
         .install("routing", good[..good.len() / 2].to_vec(), "{}".into())
@@ -76,19 +69,13 @@ async fn garbage_truncated_and_alien_files_are_refused_and_the_old_version_serve
         .unwrap_err();
     assert!(matches!(self_test_error(e), CallError::Trap(_)));
     // A plugin configured for a hook it does not serve.
-    let e = policy
-        .install("security", good.clone(), "{}".into())
-        .await
-        .unwrap_err();
+    let e = policy.install("security", good.clone(), "{}".into()).await.unwrap_err();
     assert_eq!(e, LoadError::HookNotServed(Hook::Security));
 
     assert_eq!(policy.route(&call("sip:200@example.com")).await, ext("200"));
     let routing = &policy.status()[0];
     assert_eq!(routing.failures, 0);
-    assert_eq!(
-        routing.plugin.as_ref().unwrap().sha256,
-        crate::support::sha256(&good)
-    );
+    assert_eq!(routing.plugin.as_ref().unwrap().sha256, crate::support::sha256(&good));
 }
 
 #[tokio::test]
@@ -106,11 +93,7 @@ async fn plugins_that_always_trap_loop_or_hog_memory_are_refused_at_load() {
     assert_eq!(self_test_error(e), CallError::Deadline);
     // Stopped by its deadline, not by anything slower (generous bound for a
     // busy 2-core machine; compile time is included).
-    assert!(
-        started.elapsed() < deadline * 50,
-        "took {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < deadline * 50, "took {:?}", started.elapsed());
 
     let (wasm, cfg) = evil(r#"{"always": "hog"}"#);
     let e = policy.install("routing", wasm, cfg).await.unwrap_err();
@@ -124,10 +107,7 @@ async fn a_plugin_misbehaving_during_calls_gets_the_fail_closed_default_and_reco
     let policy = policy();
     let (wasm, cfg) = evil("{}");
     policy.install("routing", wasm, cfg).await.unwrap();
-    assert_eq!(
-        policy.route(&call("sip:200@example.com")).await,
-        ext("evil")
-    );
+    assert_eq!(policy.route(&call("sip:200@example.com")).await, ext("evil"));
 
     for bad in ["trap", "loop", "hog", "stack", "nonsense"] {
         let answer = policy.route(&call(&format!("sip:{bad}@example.com"))).await;
@@ -167,9 +147,7 @@ async fn a_malformed_certificate_name_gives_the_default_certificate() {
 #[tokio::test]
 async fn hooks_without_a_plugin_answer_their_fail_closed_defaults() {
     let policy = policy();
-    assert!(
-        matches!(policy.route(&call("sip:200@example.com")).await, Route::Reject(r) if r.code == 503)
-    );
+    assert!(matches!(policy.route(&call("sip:200@example.com")).await, Route::Reject(r) if r.code == 503));
     assert!(!policy.is_trunk_exempt("pstn").await);
     let req = pbx::plugins::provisioning::Request {
         domain: "example.com".into(),
@@ -191,17 +169,8 @@ async fn fuel_bounds_cpu_deterministically() {
     });
     let (wasm, cfg) = evil("{}");
     policy.install("routing", wasm, cfg).await.unwrap();
-    assert_eq!(
-        policy.route(&call("sip:200@example.com")).await,
-        ext("evil")
-    );
+    assert_eq!(policy.route(&call("sip:200@example.com")).await, ext("evil"));
     let answer = policy.route(&call("sip:loop@example.com")).await;
     assert!(matches!(answer, Route::Reject(r) if r.code == 503));
-    assert!(
-        policy.status()[0]
-            .last_error
-            .as_deref()
-            .unwrap()
-            .contains("fuel")
-    );
+    assert!(policy.status()[0].last_error.as_deref().unwrap().contains("fuel"));
 }

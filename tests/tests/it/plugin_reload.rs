@@ -73,10 +73,7 @@ async fn plugin_swapped_50_times_under_load_without_a_failed_decision() {
     }
     let [old, new, failed] = [0, 1, 2].map(|i| counts[i].load(Ordering::Relaxed));
     assert_eq!(failed, 0, "failed decisions during {swaps} swaps");
-    assert!(
-        old > 0 && new > 0,
-        "answers from both versions: {old} / {new}"
-    );
+    assert!(old > 0 && new > 0, "answers from both versions: {old} / {new}");
     assert_eq!(policy.status()[0].failures, 0);
 }
 
@@ -105,31 +102,16 @@ async fn a_garbage_file_dropped_in_is_refused_and_a_removed_file_unloads() {
         r#"{"extension_digits": {"min": 4, "max": 4}}"#,
     )
     .unwrap();
-    await_event(&mut events, "routing", |o| {
-        matches!(o, Outcome::Loaded { .. })
-    })
-    .await;
+    await_event(&mut events, "routing", |o| matches!(o, Outcome::Loaded { .. })).await;
     // Poll the answer: the JSON write may land after the .wasm reload.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while policy.route(&call("sip:200@example.com")).await
-        == Route::Target(Target::Extension("200".into()))
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "configuration change not applied"
-        );
-        await_event(&mut events, "routing", |o| {
-            matches!(o, Outcome::Loaded { .. })
-        })
-        .await;
+    while policy.route(&call("sip:200@example.com")).await == Route::Target(Target::Extension("200".into())) {
+        assert!(std::time::Instant::now() < deadline, "configuration change not applied");
+        await_event(&mut events, "routing", |o| matches!(o, Outcome::Loaded { .. })).await;
     }
-    assert!(
-        matches!(policy.route(&call("sip:200@example.com")).await, Route::Reject(r) if r.code == 404)
-    );
+    assert!(matches!(policy.route(&call("sip:200@example.com")).await, Route::Reject(r) if r.code == 404));
 
     std::fs::remove_file(&file).unwrap();
     await_event(&mut events, "routing", |o| *o == Outcome::Unloaded).await;
-    assert!(
-        matches!(policy.route(&call("sip:200@example.com")).await, Route::Reject(r) if r.code == 503)
-    );
+    assert!(matches!(policy.route(&call("sip:200@example.com")).await, Route::Reject(r) if r.code == 503));
 }

@@ -19,9 +19,7 @@ pub fn policy_with(limits: Limits) -> Arc<Policy> {
     // component cache), as a PBX process does.
     static SHARED: OnceLock<Arc<Runtime>> = OnceLock::new();
     let runtime = if limits == Limits::default() {
-        SHARED
-            .get_or_init(|| Runtime::new(limits).expect("runtime"))
-            .clone()
+        SHARED.get_or_init(|| Runtime::new(limits).expect("runtime")).clone()
     } else {
         Runtime::new(limits).expect("runtime")
     };
@@ -30,12 +28,7 @@ pub fn policy_with(limits: Limits) -> Arc<Policy> {
 
 /// The bundled plugin serving `hook`, as bytes.
 pub fn bundled(hook: Hook) -> Vec<u8> {
-    BUNDLE
-        .iter()
-        .find(|p| p.hook == hook)
-        .unwrap()
-        .wasm
-        .to_vec()
+    BUNDLE.iter().find(|p| p.hook == hook).unwrap().wasm.to_vec()
 }
 
 /// A call from extension 100 over TLS with SRTP to `ruri`.

@@ -56,22 +56,18 @@ async fn connect(
     roots
         .add(CertificateDer::from_pem_file(certs.join(pbx::tls::DEV_CA_FILE)).unwrap())
         .unwrap();
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let tcp = TcpStream::connect(addr).await.unwrap();
     let mut tls = connector
         .connect(name, tcp)
         .await
         .expect("handshake verifies against the dev CA");
-    let leaf = tls.get_ref().1.peer_certificates().unwrap()[0]
-        .clone()
-        .into_owned();
+    let leaf = tls.get_ref().1.peer_certificates().unwrap()[0].clone().into_owned();
     let mut domain = String::new();
     tls.read_to_string(&mut domain).await.unwrap();
     (leaf, domain)
@@ -87,11 +83,7 @@ async fn sni_selects_the_domain_certificate_and_no_sni_gets_the_default() {
     for d in ["a.example", "b.example"] {
         let (leaf, chosen) = connect(addr, dir.path(), ServerName::try_from(d).unwrap()).await;
         assert_eq!(chosen, d);
-        assert_eq!(
-            leaf,
-            cert_of(dir.path(), d),
-            "{d} got another domain's certificate"
-        );
+        assert_eq!(leaf, cert_of(dir.path(), d), "{d} got another domain's certificate");
     }
     // rustls sends no SNI when connecting to an IP address.
     let (leaf, chosen) = connect(

@@ -25,12 +25,7 @@ fn summarize(bytes: &[u8]) -> String {
     let normalized = String::from_utf8_lossy(bytes)
         .replace("\r\n", "\n")
         .replace('\n', "\r\n");
-    writeln!(
-        out,
-        "parse: Ok, prints back exactly: {}",
-        printed == normalized
-    )
-    .unwrap();
+    writeln!(out, "parse: Ok, prints back exactly: {}", printed == normalized).unwrap();
     for (i, m) in sdp.media.iter().enumerate() {
         writeln!(
             out,
@@ -43,12 +38,7 @@ fn summarize(bytes: &[u8]) -> String {
         .unwrap();
         for c in m.crypto() {
             match c {
-                Ok(c) => writeln!(
-                    out,
-                    "  crypto tag={} {} params={:?}",
-                    c.tag, c.suite, c.session_params
-                )
-                .unwrap(),
+                Ok(c) => writeln!(out, "  crypto tag={} {} params={:?}", c.tag, c.suite, c.session_params).unwrap(),
                 Err(e) => writeln!(out, "  crypto Err({e:?})").unwrap(),
             }
         }
@@ -56,9 +46,7 @@ fn summarize(bytes: &[u8]) -> String {
     for mode in [SrtpMode::Required, SrtpMode::Optional, SrtpMode::Disabled] {
         let policy = SrtpPolicy::with_mode(mode);
         match answer(&sdp, &local_v4(40000), &policy, &mut det_keygen(0)) {
-            Err(e) => {
-                writeln!(out, "answer {mode:?}: Err({e:?}) -> SIP {}", e.sip_status()).unwrap()
-            }
+            Err(e) => writeln!(out, "answer {mode:?}: Err({e:?}) -> SIP {}", e.sip_status()).unwrap(),
             Ok((a, streams)) => {
                 writeln!(out, "answer {mode:?}: Ok").unwrap();
                 for s in &streams {

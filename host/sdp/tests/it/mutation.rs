@@ -24,11 +24,7 @@ impl Rng {
     }
 
     fn below(&mut self, n: usize) -> usize {
-        if n == 0 {
-            0
-        } else {
-            (self.next() % n as u64) as usize
-        }
+        if n == 0 { 0 } else { (self.next() % n as u64) as usize }
     }
 }
 
@@ -126,8 +122,7 @@ fn exercise(bytes: &[u8], pending: &pbx_sdp::PendingOffer) {
         return;
     };
     let printed = sdp.to_string();
-    let again = Sdp::parse(&printed)
-        .unwrap_or_else(|e| panic!("printed form does not parse: {e}\n{printed}"));
+    let again = Sdp::parse(&printed).unwrap_or_else(|e| panic!("printed form does not parse: {e}\n{printed}"));
     assert_eq!(again, sdp, "round trip changed the value");
     let _ = format!("{sdp:?}");
     let _ = sdp.validate();
@@ -156,20 +151,13 @@ fn exercise(bytes: &[u8], pending: &pbx_sdp::PendingOffer) {
                 c.unsupported_mandatory_param(),
             );
             assert_eq!(
-                c.to_string()
-                    .parse::<pbx_sdp::CryptoAttr>()
-                    .map(|x| x.to_string()),
+                c.to_string().parse::<pbx_sdp::CryptoAttr>().map(|x| x.to_string()),
                 Ok(c.to_string())
             );
         }
     }
     for mode in [SrtpMode::Required, SrtpMode::Optional, SrtpMode::Disabled] {
-        if let Ok((ans, streams)) = answer(
-            &sdp,
-            &local_v4(40000),
-            &SrtpPolicy::with_mode(mode),
-            &mut det_keygen(1),
-        ) {
+        if let Ok((ans, streams)) = answer(&sdp, &local_v4(40000), &SrtpPolicy::with_mode(mode), &mut det_keygen(1)) {
             assert!(!streams.is_empty());
             assert_eq!(ans.media.len(), sdp.media.len());
             Sdp::parse(&ans.to_string()).expect("our answer parses");
@@ -195,20 +183,10 @@ fn mutated_sdp_never_panics() {
     .map(|n| std::fs::read(dir.join(n)).unwrap())
     .collect();
     let suites = [Suite::AesCm128HmacSha1_80, Suite::AesCm128HmacSha1_32];
-    let (ours, pending) = offer(
-        &local_v4(41000),
-        &SrtpOffer::mandatory(&suites),
-        &mut det_keygen(9),
-    )
-    .unwrap();
-    let reply = answer(
-        &ours,
-        &local_v4(30026),
-        &SrtpPolicy::default(),
-        &mut det_keygen(5),
-    )
-    .unwrap()
-    .0;
+    let (ours, pending) = offer(&local_v4(41000), &SrtpOffer::mandatory(&suites), &mut det_keygen(9)).unwrap();
+    let reply = answer(&ours, &local_v4(30026), &SrtpPolicy::default(), &mut det_keygen(5))
+        .unwrap()
+        .0;
     seeds.push(reply.to_bytes());
 
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
@@ -225,34 +203,19 @@ fn mutated_sdp_never_panics() {
         }
     }
     // The loop is only useful if a fair share of mutants get past the parser.
-    assert!(
-        parsed > rounds * seeds.len() / 10,
-        "only {parsed} mutants parsed"
-    );
+    assert!(parsed > rounds * seeds.len() / 10, "only {parsed} mutants parsed");
 }
 
 #[test]
 fn limits_hold() {
-    let big = format!(
-        "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\n{}",
-        "a=x\r\n".repeat(20_000)
-    );
-    assert!(matches!(
-        Sdp::parse(&big),
-        Err(pbx_sdp::ParseError::TooLarge { .. })
-    ));
-    let many = format!(
-        "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\n{}",
-        "a=x\r\n".repeat(300)
-    );
+    let big = format!("v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\n{}", "a=x\r\n".repeat(20_000));
+    assert!(matches!(Sdp::parse(&big), Err(pbx_sdp::ParseError::TooLarge { .. })));
+    let many = format!("v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\n{}", "a=x\r\n".repeat(300));
     assert!(matches!(
         Sdp::parse(&many),
         Err(pbx_sdp::ParseError::TooManyAttributes { .. })
     ));
-    let lines = format!(
-        "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\n{}",
-        "\r\n".repeat(2000)
-    );
+    let lines = format!("v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\n{}", "\r\n".repeat(2000));
     assert!(matches!(
         Sdp::parse(&lines),
         Err(pbx_sdp::ParseError::TooManyLines { .. })
@@ -265,10 +228,7 @@ fn limits_hold() {
         Sdp::parse(&media),
         Err(pbx_sdp::ParseError::TooManyMedia { .. })
     ));
-    let long = format!(
-        "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns={}\r\n",
-        "x".repeat(5000)
-    );
+    let long = format!("v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns={}\r\n", "x".repeat(5000));
     assert!(matches!(
         Sdp::parse(&long),
         Err(pbx_sdp::ParseError::LineTooLong { .. })

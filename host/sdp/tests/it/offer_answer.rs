@@ -3,9 +3,8 @@
 //! an answer can be refused.
 
 use pbx_sdp::{
-    AcceptError, AnswerError, Codec, Direction, KeyGenError, KeyMaterial, LocalMedia, OfferError,
-    Proto, RtcpTarget, Sdp, SrtpMode, SrtpOffer, SrtpPolicy, Suite, SuiteChoice, answer, keep_key,
-    offer,
+    AcceptError, AnswerError, Codec, Direction, KeyGenError, KeyMaterial, LocalMedia, OfferError, Proto, RtcpTarget,
+    Sdp, SrtpMode, SrtpOffer, SrtpPolicy, Suite, SuiteChoice, answer, keep_key, offer,
 };
 
 use crate::support::{det_keygen, local_v4};
@@ -32,40 +31,24 @@ fn fixture(name: &str) -> Sdp {
 /// The answer a "phone" (our own `answer` with its policy) gives to `sdp`.
 fn phone_answers(sdp: &Sdp, policy: &SrtpPolicy, seed: u8) -> Sdp {
     let phone = LocalMedia::new("192.0.2.77".parse().unwrap(), 30026);
-    answer(sdp, &phone, policy, &mut det_keygen(seed))
-        .unwrap()
-        .0
+    answer(sdp, &phone, policy, &mut det_keygen(seed)).unwrap().0
 }
 
 #[test]
 fn baresip_offer_gets_fresh_key_and_relay_address() {
     let offer = baresip_offer("RTP/SAVP", "sendrecv");
-    let (ans, streams) = answer(
-        &offer,
-        &local_v4(40000),
-        &SrtpPolicy::default(),
-        &mut det_keygen(1),
-    )
-    .unwrap();
+    let (ans, streams) = answer(&offer, &local_v4(40000), &SrtpPolicy::default(), &mut det_keygen(1)).unwrap();
     let text = ans.to_string();
     assert!(text.contains("c=IN IP4 198.51.100.1\r\n"), "{text}");
     assert!(text.contains("m=audio 40000 RTP/SAVP 0 101\r\n"), "{text}");
-    assert!(
-        text.contains("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:"),
-        "{text}"
-    );
-    assert!(
-        !text.contains(BARESIP_KEY),
-        "the offerer's key must never be echoed"
-    );
+    assert!(text.contains("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:"), "{text}");
+    assert!(!text.contains(BARESIP_KEY), "the offerer's key must never be echoed");
     assert!(
         text.contains("a=fmtp:101 0-15\r\n"),
         "offered fmtp passes through: {text}"
     );
 
-    let [s] = streams.as_slice() else {
-        panic!("one stream")
-    };
+    let [s] = streams.as_slice() else { panic!("one stream") };
     assert_eq!(s.remote_rtp(), "127.0.0.1:30004".parse().unwrap());
     assert_eq!(s.rtcp, RtcpTarget::Addr("127.0.0.1:30005".parse().unwrap()));
     assert_eq!(s.direction, Direction::SendRecv);
@@ -83,34 +66,19 @@ fn baresip_offer_gets_fresh_key_and_relay_address() {
 #[test]
 fn debug_output_has_no_key_bytes() {
     let offer = baresip_offer("RTP/SAVP", "sendrecv");
-    let (ans, streams) = answer(
-        &offer,
-        &local_v4(40000),
-        &SrtpPolicy::default(),
-        &mut det_keygen(1),
-    )
-    .unwrap();
+    let (ans, streams) = answer(&offer, &local_v4(40000), &SrtpPolicy::default(), &mut det_keygen(1)).unwrap();
     let our_key = ans.media[0].crypto().next().unwrap().unwrap().to_string();
     let our_b64 = our_key.split("inline:").nth(1).unwrap().to_owned();
     let dbg = format!("{streams:?} {ans:?} {offer:?}");
-    assert!(
-        !dbg.contains(BARESIP_KEY) && !dbg.contains(&our_b64),
-        "{dbg}"
-    );
+    assert!(!dbg.contains(BARESIP_KEY) && !dbg.contains(&our_b64), "{dbg}");
     assert!(
         dbg.contains("KeyMaterial { suite: AES_CM_128_HMAC_SHA1_80, .. }"),
         "{dbg}"
     );
-    assert!(
-        dbg.contains("1 AES_CM_128_HMAC_SHA1_80 <redacted>"),
-        "{dbg}"
-    );
+    assert!(dbg.contains("1 AES_CM_128_HMAC_SHA1_80 <redacted>"), "{dbg}");
     // The raw key octets must not appear as a Debug byte list either.
     let k = &streams[0].srtp.as_ref().unwrap().local_key;
-    assert!(
-        !dbg.contains(&format!("{:?}", &k.key()[..4])[1..12]),
-        "{dbg}"
-    );
+    assert!(!dbg.contains(&format!("{:?}", &k.key()[..4])[1..12]), "{dbg}");
 }
 
 #[test]
@@ -123,15 +91,9 @@ fn pbx_offers_only_32_and_accepts_the_answer() {
     )
     .unwrap();
     let text = ours.to_string();
-    assert!(
-        text.contains("m=audio 41000 RTP/SAVP 0 8 101\r\n"),
-        "{text}"
-    );
+    assert!(text.contains("m=audio 41000 RTP/SAVP 0 8 101\r\n"), "{text}");
     assert_eq!(text.matches("a=crypto:").count(), 1);
-    assert!(
-        text.contains("a=crypto:1 AES_CM_128_HMAC_SHA1_32 inline:"),
-        "{text}"
-    );
+    assert!(text.contains("a=crypto:1 AES_CM_128_HMAC_SHA1_32 inline:"), "{text}");
     assert!(
         text.contains("a=rtcp-mux\r\n") && text.contains("a=sendrecv\r\n"),
         "{text}"
@@ -140,9 +102,7 @@ fn pbx_offers_only_32_and_accepts_the_answer() {
     // The phone takes the first suite it supports (as baresip does).
     let reply = phone_answers(&Sdp::parse(&text).unwrap(), &SrtpPolicy::default(), 50);
     let streams = pending.accept_answer(&reply).unwrap();
-    let [s] = streams.as_slice() else {
-        panic!("one stream")
-    };
+    let [s] = streams.as_slice() else { panic!("one stream") };
     let k = s.srtp.as_ref().unwrap();
     assert_eq!((k.suite, k.tag), (Suite::AesCm128HmacSha1_32, 1));
     let ours_line = ours.media[0].crypto().next().unwrap().unwrap();
@@ -151,10 +111,7 @@ fn pbx_offers_only_32_and_accepts_the_answer() {
     assert!(k.remote_key.ct_eq(theirs_line.key().unwrap()));
     assert_eq!(s.remote_rtp(), "192.0.2.77:30026".parse().unwrap());
     assert!(s.rtcp_mux());
-    assert_eq!(
-        s.codecs.iter().map(|c| c.payload_type).collect::<Vec<_>>(),
-        [0, 8, 101]
-    );
+    assert_eq!(s.codecs.iter().map(|c| c.payload_type).collect::<Vec<_>>(), [0, 8, 101]);
 }
 
 #[test]
@@ -162,13 +119,7 @@ fn b2bua_two_legs_have_independent_keys() {
     // Leg A: baresip offers _80; leg B: the PBX offers _32 only.
     let offer_a = baresip_offer("RTP/SAVP", "sendrecv");
     let mut keys = det_keygen(100);
-    let (_, leg_a) = answer(
-        &offer_a,
-        &local_v4(40000),
-        &SrtpPolicy::default(),
-        &mut keys,
-    )
-    .unwrap();
+    let (_, leg_a) = answer(&offer_a, &local_v4(40000), &SrtpPolicy::default(), &mut keys).unwrap();
     let (offer_b, pending) = offer(
         &local_v4(40002),
         &SrtpOffer::mandatory(&[Suite::AesCm128HmacSha1_32]),
@@ -177,10 +128,7 @@ fn b2bua_two_legs_have_independent_keys() {
     .unwrap();
     let reply_b = phone_answers(&offer_b, &SrtpPolicy::default(), 200);
     let leg_b = pending.accept_answer(&reply_b).unwrap();
-    let (a, b) = (
-        leg_a[0].srtp.as_ref().unwrap(),
-        leg_b[0].srtp.as_ref().unwrap(),
-    );
+    let (a, b) = (leg_a[0].srtp.as_ref().unwrap(), leg_b[0].srtp.as_ref().unwrap());
     assert_eq!(a.suite, Suite::AesCm128HmacSha1_80);
     assert_eq!(b.suite, Suite::AesCm128HmacSha1_32);
     let all = [&a.remote_key, &a.local_key, &b.remote_key, &b.local_key];
@@ -209,19 +157,12 @@ fn plain_offer_toward_a_trunk() {
 fn best_effort_offer_falls_back_or_upgrades() {
     let srtp = SrtpOffer::best_effort(&[Suite::AesCm128HmacSha1_80]);
     let (ours, pending) = offer(&local_v4(42000), &srtp, &mut det_keygen(1)).unwrap();
-    assert!(
-        ours.to_string()
-            .contains("m=audio 42000 RTP/AVP 0 8 101\r\n")
-    );
+    assert!(ours.to_string().contains("m=audio 42000 RTP/AVP 0 8 101\r\n"));
     let plain = phone_answers(&ours, &SrtpPolicy::with_mode(SrtpMode::Disabled), 3);
     assert!(pending.accept_answer(&plain).unwrap()[0].srtp.is_none());
     let secure = phone_answers(&ours, &SrtpPolicy::with_mode(SrtpMode::Optional), 3);
     assert_eq!(
-        pending.accept_answer(&secure).unwrap()[0]
-            .srtp
-            .as_ref()
-            .unwrap()
-            .suite,
+        pending.accept_answer(&secure).unwrap()[0].srtp.as_ref().unwrap().suite,
         Suite::AesCm128HmacSha1_80
     );
 }
@@ -241,18 +182,9 @@ fn best_effort_answer_modes() {
         ..only_gcm
     };
     let e = answer(&offer, &local_v4(40000), &required, &mut det_keygen(1)).unwrap_err();
-    assert_eq!(
-        (e.clone(), e.sip_status()),
-        (AnswerError::SrtpRequired, 488)
-    );
+    assert_eq!((e.clone(), e.sip_status()), (AnswerError::SrtpRequired, 488));
     // Acceptable crypto in RTP/AVP: answered with crypto, profile kept.
-    let (ans, s) = answer(
-        &offer,
-        &local_v4(40000),
-        &SrtpPolicy::default(),
-        &mut det_keygen(1),
-    )
-    .unwrap();
+    let (ans, s) = answer(&offer, &local_v4(40000), &SrtpPolicy::default(), &mut det_keygen(1)).unwrap();
     assert!(s[0].srtp.is_some());
     assert!(ans.to_string().contains("m=audio 40000 RTP/AVP 0 101\r\n"));
 }
@@ -266,10 +198,7 @@ fn savp_without_acceptable_crypto_is_488() {
     };
     for policy in [only_32, SrtpPolicy::with_mode(SrtpMode::Disabled)] {
         let e = answer(&offer, &local_v4(40000), &policy, &mut det_keygen(1)).unwrap_err();
-        assert_eq!(
-            (e.clone(), e.sip_status()),
-            (AnswerError::NoAcceptableCrypto, 488)
-        );
+        assert_eq!((e.clone(), e.sip_status()), (AnswerError::NoAcceptableCrypto, 488));
     }
 }
 
@@ -293,11 +222,7 @@ fn suite_choice() {
     assert_eq!(k.remote_lifetime, Some(1 << 48));
     policy.choice = SuiteChoice::OurPreference;
     let (_, s) = answer(&polycom, &local_v4(40000), &policy, &mut det_keygen(1)).unwrap();
-    assert_eq!(
-        s[0].srtp.as_ref().unwrap().tag,
-        2,
-        "_80 is first in our preference"
-    );
+    assert_eq!(s[0].srtp.as_ref().unwrap().tag, 2, "_80 is first in our preference");
 }
 
 #[test]
@@ -339,13 +264,7 @@ fn hold_and_resume() {
         ("recvonly", Direction::SendOnly),
         ("sendrecv", Direction::SendRecv),
     ] {
-        let (ans, s) = answer(
-            &baresip_offer("RTP/SAVP", offered),
-            &local,
-            &policy,
-            &mut det_keygen(2),
-        )
-        .unwrap();
+        let (ans, s) = answer(&baresip_offer("RTP/SAVP", offered), &local, &policy, &mut det_keygen(2)).unwrap();
         assert_eq!(ans.direction(&ans.media[0]), answered, "{offered}");
         assert_eq!(s[0].direction, answered, "{offered}: the PBX's side");
         // Default: a re-answer rekeys.
@@ -356,13 +275,7 @@ fn hold_and_resume() {
     let old_hold = baresip_offer("RTP/SAVP", "sendrecv")
         .to_string()
         .replace("c=IN IP4 127.0.0.1", "c=IN IP4 0.0.0.0");
-    let (ans, s) = answer(
-        &Sdp::parse(&old_hold).unwrap(),
-        &local,
-        &policy,
-        &mut det_keygen(2),
-    )
-    .unwrap();
+    let (ans, s) = answer(&Sdp::parse(&old_hold).unwrap(), &local, &policy, &mut det_keygen(2)).unwrap();
     assert_eq!(
         (ans.direction(&ans.media[0]), s[0].direction),
         (Direction::RecvOnly, Direction::RecvOnly)
@@ -370,13 +283,7 @@ fn hold_and_resume() {
 
     // keep_key: resume without rekeying our direction.
     let mut keygen = keep_key(Some(&first_key), det_keygen(3));
-    let (_, s) = answer(
-        &baresip_offer("RTP/SAVP", "sendrecv"),
-        &local,
-        &policy,
-        &mut keygen,
-    )
-    .unwrap();
+    let (_, s) = answer(&baresip_offer("RTP/SAVP", "sendrecv"), &local, &policy, &mut keygen).unwrap();
     assert!(s[0].srtp.as_ref().unwrap().local_key.ct_eq(&first_key));
 
     // Music on hold: the PBX only sends.
@@ -404,22 +311,13 @@ fn rtcp_mux_only_if_allowed() {
     let (ans, s) = answer(&offer, &no_mux, &SrtpPolicy::default(), &mut det_keygen(1)).unwrap();
     assert!(!ans.media[0].rtcp_mux());
     // The offer's a=rtcp names port and address explicitly.
-    assert_eq!(
-        s[0].rtcp,
-        RtcpTarget::Addr("[2001:db8::10]:40000".parse().unwrap())
-    );
+    assert_eq!(s[0].rtcp, RtcpTarget::Addr("[2001:db8::10]:40000".parse().unwrap()));
 }
 
 #[test]
 fn rejected_media_and_missing_audio() {
     let av = fixture("audio_video_offer.sdp");
-    let (ans, s) = answer(
-        &av,
-        &local_v4(40000),
-        &SrtpPolicy::default(),
-        &mut det_keygen(1),
-    )
-    .unwrap();
+    let (ans, s) = answer(&av, &local_v4(40000), &SrtpPolicy::default(), &mut det_keygen(1)).unwrap();
     assert_eq!((ans.media.len(), ans.media[0].port, s[0].mline), (2, 0, 1));
     let video_only = Sdp::parse(av.to_string().split("m=audio").next().unwrap()).unwrap();
     let e = answer(
@@ -456,22 +354,10 @@ fn rejected_media_and_missing_audio() {
 fn keygen_failures_are_500() {
     let offer = baresip_offer("RTP/SAVP", "sendrecv");
     let mut failing = |_: Suite| -> Result<KeyMaterial, KeyGenError> { Err(KeyGenError) };
-    let e = answer(
-        &offer,
-        &local_v4(40000),
-        &SrtpPolicy::default(),
-        &mut failing,
-    )
-    .unwrap_err();
+    let e = answer(&offer, &local_v4(40000), &SrtpPolicy::default(), &mut failing).unwrap_err();
     assert_eq!(e.sip_status(), 500);
     let mut wrong_suite = |_: Suite| KeyMaterial::random(Suite::AeadAes128Gcm);
-    let e = answer(
-        &offer,
-        &local_v4(40000),
-        &SrtpPolicy::default(),
-        &mut wrong_suite,
-    )
-    .unwrap_err();
+    let e = answer(&offer, &local_v4(40000), &SrtpPolicy::default(), &mut wrong_suite).unwrap_err();
     assert!(matches!(e, AnswerError::KeyGen(_)));
     assert!(matches!(
         offer_err(&SrtpOffer::mandatory(&[]), &local_v4(1)),
@@ -518,38 +404,21 @@ fn dynamic_payload_types_are_assigned() {
 /// state and a valid phone answer to tamper with.
 fn offer_and_reply() -> (pbx_sdp::PendingOffer, String) {
     let suites = [Suite::AesCm128HmacSha1_80, Suite::AesCm128HmacSha1_32];
-    let (ours, pending) = offer(
-        &local_v4(41000),
-        &SrtpOffer::mandatory(&suites),
-        &mut det_keygen(9),
-    )
-    .unwrap();
-    (
-        pending,
-        phone_answers(&ours, &SrtpPolicy::default(), 60).to_string(),
-    )
+    let (ours, pending) = offer(&local_v4(41000), &SrtpOffer::mandatory(&suites), &mut det_keygen(9)).unwrap();
+    (pending, phone_answers(&ours, &SrtpPolicy::default(), 60).to_string())
 }
 
 #[test]
 fn bad_answers_are_refused() {
     let (pending, good) = offer_and_reply();
     assert!(pending.accept_answer(&Sdp::parse(&good).unwrap()).is_ok());
-    let crypto_line = good
-        .lines()
-        .find(|l| l.starts_with("a=crypto:"))
-        .unwrap()
-        .to_owned();
+    let crypto_line = good.lines().find(|l| l.starts_with("a=crypto:")).unwrap().to_owned();
     let key = crypto_line.split("inline:").nth(1).unwrap().to_owned();
     let check = |text: String, want: AcceptError| {
-        let e = pending
-            .accept_answer(&Sdp::parse(&text).unwrap())
-            .unwrap_err();
+        let e = pending.accept_answer(&Sdp::parse(&text).unwrap()).unwrap_err();
         assert_eq!(e, want, "{text}");
     };
-    check(
-        good.replace("a=crypto:1 ", "a=crypto:7 "),
-        AcceptError::NotOffered,
-    );
+    check(good.replace("a=crypto:1 ", "a=crypto:7 "), AcceptError::NotOffered);
     check(
         good.replace("AES_CM_128_HMAC_SHA1_80", "AES_CM_128_HMAC_SHA1_32"),
         AcceptError::NotOffered,
@@ -571,20 +440,11 @@ fn bad_answers_are_refused() {
         good.replace(&key, &format!("{key} UNENCRYPTED_SRTP")),
         AcceptError::CryptoRefused,
     );
-    check(
-        good.replace("m=audio 30026", "m=audio 0"),
-        AcceptError::Rejected,
-    );
-    check(
-        good.replace("RTP/SAVP", "RTP/AVP"),
-        AcceptError::ProtoMismatch,
-    );
+    check(good.replace("m=audio 30026", "m=audio 0"), AcceptError::Rejected);
+    check(good.replace("RTP/SAVP", "RTP/AVP"), AcceptError::ProtoMismatch);
     check(
         format!("{good}m=video 0 RTP/AVP 96\r\n"),
-        AcceptError::MediaCount {
-            expected: 1,
-            got: 2,
-        },
+        AcceptError::MediaCount { expected: 1, got: 2 },
     );
     check(
         good.replace("RTP/SAVP 0 8 101", "RTP/SAVP 18"),
@@ -603,17 +463,12 @@ fn bad_answers_are_refused() {
     )
     .unwrap();
     let ours_text = ours.to_string();
-    let our_line = ours_text
-        .lines()
-        .find(|l| l.starts_with("a=crypto:"))
-        .unwrap();
+    let our_line = ours_text.lines().find(|l| l.starts_with("a=crypto:")).unwrap();
     let reply = phone_answers(&ours, &SrtpPolicy::default(), 61).to_string();
     let their_line = reply.lines().find(|l| l.starts_with("a=crypto:")).unwrap();
     let echoed = reply.replace(their_line, our_line);
     assert_eq!(
-        pending
-            .accept_answer(&Sdp::parse(&echoed).unwrap())
-            .unwrap_err(),
+        pending.accept_answer(&Sdp::parse(&echoed).unwrap()).unwrap_err(),
         AcceptError::EchoedKey
     );
 }

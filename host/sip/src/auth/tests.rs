@@ -40,12 +40,7 @@ fn answer(challenge: &Challenge, password: &str, nc: u32, qop: bool) -> String {
     v
 }
 
-fn verify(
-    a: &mut Authenticator,
-    header: &str,
-    credential: &Credential,
-    now: u64,
-) -> Result<(), AuthError> {
+fn verify(a: &mut Authenticator, header: &str, credential: &Credential, now: u64) -> Result<(), AuthError> {
     let parsed = DigestResponse::parse(header)?;
     a.verify(&parsed, &Method::Register, credential, at(now))
 }
@@ -64,10 +59,7 @@ fn rfc_vectors() {
         opaque: None,
     };
     let ha1 = Algorithm::Md5.hash_joined(&["Mufasa", "http-auth@example.org", "Circle of Life"]);
-    assert_eq!(
-        expected_response(&ha1, &r, "GET"),
-        "8ca523f5e9506fed4657c9700eebdbec"
-    );
+    assert_eq!(expected_response(&ha1, &r, "GET"), "8ca523f5e9506fed4657c9700eebdbec");
     r.algorithm = Algorithm::Sha256;
     let ha1 = Algorithm::Sha256.hash_joined(&["Mufasa", "http-auth@example.org", "Circle of Life"]);
     assert_eq!(
@@ -86,10 +78,7 @@ fn rfc_vectors() {
         opaque: None,
     };
     let ha1 = Algorithm::Md5.hash_joined(&["Mufasa", "testrealm@host.com", "Circle Of Life"]);
-    assert_eq!(
-        expected_response(&ha1, &r, "GET"),
-        "6629fae49393a05397450978507c4ef1"
-    );
+    assert_eq!(expected_response(&ha1, &r, "GET"), "6629fae49393a05397450978507c4ef1");
 }
 
 #[test]
@@ -109,10 +98,7 @@ fn challenge_header() {
             .to_string()
             .ends_with(", stale=true")
     );
-    assert_eq!(
-        Authenticator::new("a\"b", KEY).unwrap_err(),
-        AuthError::InvalidRealm
-    );
+    assert_eq!(Authenticator::new("a\"b", KEY).unwrap_err(), AuthError::InvalidRealm);
 }
 
 #[test]
@@ -130,10 +116,7 @@ fn accepts_both_algorithms_and_legacy_form() {
         );
     }
     let legacy = a.challenge(Algorithm::Md5, false, at(1_000));
-    assert_eq!(
-        verify(&mut a, &answer(&legacy, PASSWORD, 0, false), &pw, 1_001),
-        Ok(())
-    );
+    assert_eq!(verify(&mut a, &answer(&legacy, PASSWORD, 0, false), &pw, 1_001), Ok(()));
     // Without nc the nonce is single-use.
     assert_eq!(
         verify(&mut a, &answer(&legacy, PASSWORD, 0, false), &pw, 1_002),
@@ -150,10 +133,7 @@ fn stored_ha1() {
         algorithm: Algorithm::Sha256,
         hex: ha1.clone(),
     };
-    assert_eq!(
-        verify(&mut a, &answer(&c, PASSWORD, 1, true), &cred, 1_001),
-        Ok(())
-    );
+    assert_eq!(verify(&mut a, &answer(&c, PASSWORD, 1, true), &cred, 1_001), Ok(()));
     let md5 = Credential::Ha1 {
         algorithm: Algorithm::Md5,
         hex: ha1,
@@ -174,10 +154,7 @@ fn refusals() {
         Err(AuthError::WrongResponse)
     );
     // A wrong response must not have advanced nc.
-    assert_eq!(
-        verify(&mut a, &answer(&c, PASSWORD, 1, true), &pw, 1_001),
-        Ok(())
-    );
+    assert_eq!(verify(&mut a, &answer(&c, PASSWORD, 1, true), &pw, 1_001), Ok(()));
     assert_eq!(
         verify(&mut a, &answer(&c, PASSWORD, 1, true), &pw, 1_002),
         Err(AuthError::Replay)
@@ -195,10 +172,7 @@ fn refusals() {
     let other = Authenticator::new("pbx.example.test", [8; 32]).unwrap();
     let foreign = other.challenge(Algorithm::Md5, false, at(1_000));
     let header = answer(&foreign, PASSWORD, 1, true).replace(&foreign.opaque, &c.opaque);
-    assert_eq!(
-        verify(&mut a, &header, &pw, 1_001),
-        Err(AuthError::InvalidNonce)
-    );
+    assert_eq!(verify(&mut a, &header, &pw, 1_001), Err(AuthError::InvalidNonce));
     let mut tampered = c.clone();
     tampered
         .nonce
@@ -208,17 +182,10 @@ fn refusals() {
         Err(AuthError::InvalidNonce)
     );
     // Realm and opaque.
-    let header =
-        answer(&c, PASSWORD, 9, true).replace("realm=\"pbx.example.test\"", "realm=\"evil\"");
-    assert_eq!(
-        verify(&mut a, &header, &pw, 1_001),
-        Err(AuthError::WrongRealm)
-    );
+    let header = answer(&c, PASSWORD, 9, true).replace("realm=\"pbx.example.test\"", "realm=\"evil\"");
+    assert_eq!(verify(&mut a, &header, &pw, 1_001), Err(AuthError::WrongRealm));
     let header = answer(&c, PASSWORD, 9, true).replace(&c.opaque, "00");
-    assert_eq!(
-        verify(&mut a, &header, &pw, 1_001),
-        Err(AuthError::OpaqueMismatch)
-    );
+    assert_eq!(verify(&mut a, &header, &pw, 1_001), Err(AuthError::OpaqueMismatch));
 }
 
 #[test]
@@ -226,16 +193,10 @@ fn replay_table_is_bounded_without_opening_replays() {
     let mut a = auth().with_max_tracked(2);
     let pw = Credential::Password(PASSWORD.into());
     let first = a.challenge(Algorithm::Md5, false, at(1_000));
-    assert_eq!(
-        verify(&mut a, &answer(&first, PASSWORD, 1, true), &pw, 1_000),
-        Ok(())
-    );
+    assert_eq!(verify(&mut a, &answer(&first, PASSWORD, 1, true), &pw, 1_000), Ok(()));
     for _ in 0..3 {
         let c = a.challenge(Algorithm::Md5, false, at(1_000));
-        assert_eq!(
-            verify(&mut a, &answer(&c, PASSWORD, 1, true), &pw, 1_000),
-            Ok(())
-        );
+        assert_eq!(verify(&mut a, &answer(&c, PASSWORD, 1, true), &pw, 1_000), Ok(()));
     }
     assert!(a.used.len() <= 2);
     // The first nonce was evicted: replaying it is answered with stale.

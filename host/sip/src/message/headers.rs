@@ -191,18 +191,12 @@ impl Headers {
 
     /// The value of the first header called `name`.
     pub fn get(&self, name: &HeaderName) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|h| &h.name == name)
-            .map(|h| h.value.as_str())
+        self.0.iter().find(|h| &h.name == name).map(|h| h.value.as_str())
     }
 
     /// The raw values of every header called `name`, in order.
     pub fn get_all<'a>(&'a self, name: &'a HeaderName) -> impl Iterator<Item = &'a str> + 'a {
-        self.0
-            .iter()
-            .filter(move |h| &h.name == name)
-            .map(|h| h.value.as_str())
+        self.0.iter().filter(move |h| &h.name == name).map(|h| h.value.as_str())
     }
 
     /// Every value of `name`, splitting comma-separated lists (RFC 3261
@@ -268,10 +262,7 @@ impl Headers {
     /// Mutable access to the first header called `name`, for the crate's
     /// own in-place edits (top Via, To tag) that keep the value valid.
     pub(crate) fn first_mut(&mut self, name: &HeaderName) -> Option<&mut String> {
-        self.0
-            .iter_mut()
-            .find(|h| &h.name == name)
-            .map(|h| &mut h.value)
+        self.0.iter_mut().find(|h| &h.name == name).map(|h| &mut h.value)
     }
 }
 
@@ -297,10 +288,7 @@ mod tests {
         assert_eq!(HeaderName::new("v").unwrap().as_str(), "Via");
         assert_eq!(HeaderName::new("call-id").unwrap().as_str(), "Call-ID");
         assert_eq!(HeaderName::new("i").unwrap(), HeaderName::CALL_ID);
-        assert_eq!(
-            HeaderName::new("X-Foo").unwrap(),
-            HeaderName::new("x-foo").unwrap()
-        );
+        assert_eq!(HeaderName::new("X-Foo").unwrap(), HeaderName::new("x-foo").unwrap());
         assert_eq!(HeaderName::new("X-Foo").unwrap().as_str(), "X-Foo");
         assert!(HeaderName::new("Bad Name").is_err());
         assert!(HeaderName::new("").is_err());
@@ -315,10 +303,7 @@ mod tests {
         assert_eq!(hs.values(&HeaderName::VIA).count(), 3);
         assert_eq!(hs.get_all(&HeaderName::VIA).count(), 2);
         hs.set(h("via", "SIP/2.0/TCP z"));
-        assert_eq!(
-            hs.get_all(&HeaderName::VIA).collect::<Vec<_>>(),
-            vec!["SIP/2.0/TCP z"]
-        );
+        assert_eq!(hs.get_all(&HeaderName::VIA).collect::<Vec<_>>(), vec!["SIP/2.0/TCP z"]);
         assert_eq!(hs.iter().next().unwrap().name(), &HeaderName::VIA);
         assert!(Header::new(HeaderName::TO, "a\r\nb").is_err());
     }

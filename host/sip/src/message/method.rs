@@ -106,10 +106,7 @@ mod tests {
     #[test]
     fn known_and_extension() {
         assert_eq!("INVITE".parse::<Method>(), Ok(Method::Invite));
-        assert_eq!(
-            "invite".parse::<Method>(),
-            Ok(Method::Extension("invite".into()))
-        );
+        assert_eq!("invite".parse::<Method>(), Ok(Method::Extension("invite".into())));
         assert_eq!("NEWMETHOD".parse::<Method>().unwrap().as_str(), "NEWMETHOD");
         assert_eq!("IN VITE".parse::<Method>(), Err(ParseError::BadMethod));
         assert_eq!("".parse::<Method>(), Err(ParseError::BadMethod));

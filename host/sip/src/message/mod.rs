@@ -43,9 +43,7 @@ pub struct ParseConfig {
 impl Default for ParseConfig {
     /// 64 KiB: the largest UDP datagram, and plenty for SIP over streams.
     fn default() -> Self {
-        Self {
-            max_size: 64 * 1024,
-        }
+        Self { max_size: 64 * 1024 }
     }
 }
 
@@ -85,9 +83,7 @@ impl Message {
         let headers = parse_header_lines(lines)?;
         let body = take_body(&headers, &bytes[body_start..], config)?;
         match start {
-            StartLine::Request(method, uri) => {
-                Request::from_parts(method, uri, headers, body).map(Message::Request)
-            }
+            StartLine::Request(method, uri) => Request::from_parts(method, uri, headers, body).map(Message::Request),
             StartLine::Response(status, reason) => {
                 Response::from_parts(status, reason, headers, body).map(Message::Response)
             }
@@ -174,11 +170,7 @@ impl Core {
 
 /// The one value of a header that must appear once; repeats with the same
 /// value are tolerated (some stacks duplicate lines), different ones are not.
-fn single<'a>(
-    headers: &'a Headers,
-    name: &'a HeaderName,
-    label: &'static str,
-) -> Result<&'a str, ParseError> {
+fn single<'a>(headers: &'a Headers, name: &'a HeaderName, label: &'static str) -> Result<&'a str, ParseError> {
     let mut all = headers.get_all(name);
     let first = all.next().ok_or(ParseError::MissingHeader(label))?;
     if all.any(|other| other != first) {
@@ -280,19 +272,12 @@ macro_rules! common_accessors {
 
         /// Replaces the body and sets Content-Length (and Content-Type when
         /// given) to match.
-        pub fn set_body(
-            &mut self,
-            content_type: Option<&str>,
-            body: Vec<u8>,
-        ) -> Result<(), ParseError> {
+        pub fn set_body(&mut self, content_type: Option<&str>, body: Vec<u8>) -> Result<(), ParseError> {
             let mut headers = self.headers.clone();
             if let Some(ct) = content_type {
                 headers.set(Header::new(HeaderName::CONTENT_TYPE, ct)?);
             }
-            headers.set(Header::new(
-                HeaderName::CONTENT_LENGTH,
-                body.len().to_string(),
-            )?);
+            headers.set(Header::new(HeaderName::CONTENT_LENGTH, body.len().to_string())?);
             self.replace_headers(headers)?;
             self.body = body;
             Ok(())
@@ -324,12 +309,7 @@ impl Request {
     /// # Errors
     ///
     /// The [`ParseError`] of the first header that does not.
-    pub fn from_parts(
-        method: Method,
-        uri: Uri,
-        headers: Headers,
-        body: Vec<u8>,
-    ) -> Result<Self, ParseError> {
+    pub fn from_parts(method: Method, uri: Uri, headers: Headers, body: Vec<u8>) -> Result<Self, ParseError> {
         let core = Core::from_headers(&headers)?;
         check_content_length(&headers, body.len())?;
         if core.cseq.method != method {
@@ -413,12 +393,7 @@ impl Response {
     ///
     /// [`ParseError::BadStatusCode`] for a status outside 100..=699, a
     /// control character in `reason`, or the header's [`ParseError`].
-    pub fn from_parts(
-        status: u16,
-        reason: String,
-        headers: Headers,
-        body: Vec<u8>,
-    ) -> Result<Self, ParseError> {
+    pub fn from_parts(status: u16, reason: String, headers: Headers, body: Vec<u8>) -> Result<Self, ParseError> {
         if !(100..=699).contains(&status) {
             return Err(ParseError::BadStatusCode);
         }
@@ -485,9 +460,7 @@ impl Response {
 /// the printed message would be framed wrongly on a stream.
 fn check_content_length(headers: &Headers, body_len: usize) -> Result<(), ParseError> {
     match headers.get(&HeaderName::CONTENT_LENGTH) {
-        Some(v) if parse_content_length(v, usize::MAX)? != body_len => {
-            Err(ParseError::BadContentLength)
-        }
+        Some(v) if parse_content_length(v, usize::MAX)? != body_len => Err(ParseError::BadContentLength),
         _ => Ok(()),
     }
 }

@@ -114,9 +114,7 @@ mod tests {
         assert!(b.uri.as_sip().unwrap().params.is_empty());
         assert_eq!(b.to_string(), "<sip:bob@x>;tag=2");
 
-        let c: NameAddr = "Bob Smith <sips:bob@x;transport=tls>;expires=60"
-            .parse()
-            .unwrap();
+        let c: NameAddr = "Bob Smith <sips:bob@x;transport=tls>;expires=60".parse().unwrap();
         assert_eq!(c.display.as_deref(), Some("Bob Smith"));
         assert_eq!(c.uri.as_sip().unwrap().transport(), Some("tls"));
         assert_eq!(c.params.value("expires"), Some("60"));

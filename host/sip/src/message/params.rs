@@ -47,11 +47,7 @@ impl Params {
             return false;
         }
         let value = value.map(str::to_owned);
-        match self
-            .0
-            .iter_mut()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        {
+        match self.0.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
             Some(slot) => slot.1 = value,
             None => self.0.push((name.to_owned(), value)),
         }
@@ -117,9 +113,7 @@ fn is_param_value(v: &str) -> bool {
     if v.starts_with('"') {
         return quoted_len(v) == Some(v.len());
     }
-    !v.is_empty()
-        && v.bytes()
-            .all(|b| b.is_ascii_graphic() && !b";,\"<>".contains(&b))
+    !v.is_empty() && v.bytes().all(|b| b.is_ascii_graphic() && !b";,\"<>".contains(&b))
 }
 
 #[cfg(test)]
@@ -133,10 +127,7 @@ mod tests {
         assert_eq!(p.get("rport"), Some(None));
         assert_eq!(p.value("received"), Some("2001:db8::1"));
         assert_eq!(p.value("x"), Some("\"a;b\""));
-        assert_eq!(
-            p.to_string(),
-            ";branch=z9hG4bK1;rport;received=2001:db8::1;x=\"a;b\""
-        );
+        assert_eq!(p.to_string(), ";branch=z9hG4bK1;rport;received=2001:db8::1;x=\"a;b\"");
         assert!(Params::parse("branch=1").is_none());
         assert!(Params::parse(";a=").is_none());
         assert!(Params::parse(";a b=1").is_none());

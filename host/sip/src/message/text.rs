@@ -145,10 +145,7 @@ mod tests {
             vec![r#""Doe, \"J\"" <sip:a@b;x=1,2>"#, "<sip:c@d>"]
         );
         assert_eq!(split_top_level("a ; b=1 ;c", b';'), vec!["a", "b=1", "c"]);
-        assert_eq!(
-            split_top_level("\"unterminated, x", b','),
-            vec!["\"unterminated, x"]
-        );
+        assert_eq!(split_top_level("\"unterminated, x", b','), vec!["\"unterminated, x"]);
     }
 
     #[test]

@@ -118,10 +118,7 @@ fn parse_host_name(s: &str) -> Result<Host, ParseError> {
     if s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
         // All digits and dots: it must be a dotted quad, not a host name
         // (top labels cannot be numeric, RFC 3261 §25.1 `toplabel`).
-        return s
-            .parse()
-            .map(Host::Ipv4)
-            .map_err(|_| ParseError::BadUri("host"));
+        return s.parse().map(Host::Ipv4).map_err(|_| ParseError::BadUri("host"));
     }
     // Underscores are not in the RFC grammar but appear in real deployments
     // (SRV-style names); accepting them costs nothing.
@@ -274,20 +271,12 @@ impl FromStr for Uri {
     type Err = ParseError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s.is_empty()
-            || has_forbidden_control(s)
-            || s.bytes().any(|b| b == b' ' || b == b'\t' || b >= 0x80)
-        {
+        if s.is_empty() || has_forbidden_control(s) || s.bytes().any(|b| b == b' ' || b == b'\t' || b >= 0x80) {
             return Err(ParseError::BadUri("characters"));
         }
         let (scheme, rest) = s.split_once(':').ok_or(ParseError::BadUri("scheme"))?;
-        let valid_scheme = scheme
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_alphabetic())
-            && scheme
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
+        let valid_scheme = scheme.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+            && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
         if !valid_scheme || rest.is_empty() {
             return Err(ParseError::BadUri("scheme"));
         }

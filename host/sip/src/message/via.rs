@@ -106,9 +106,7 @@ impl Via {
     /// `None` if there is no `rport`; `Some(None)` for a bare `;rport`
     /// (a request to fill it in, RFC 3581); `Some(Some(port))` if filled.
     pub fn rport(&self) -> Option<Option<u16>> {
-        self.params
-            .get("rport")
-            .map(|v| v.and_then(|p| p.parse().ok()))
+        self.params.get("rport").map(|v| v.and_then(|p| p.parse().ok()))
     }
 }
 

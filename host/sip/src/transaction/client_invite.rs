@@ -3,9 +3,7 @@
 
 use std::time::Instant;
 
-use super::{
-    Event, Outbox, Reliability, Retransmit, Timers, TransactionError, TransactionKey, earliest,
-};
+use super::{Event, Outbox, Reliability, Retransmit, Timers, TransactionError, TransactionKey, earliest};
 use crate::message::{Header, HeaderName, Headers, Message, Method, ParseError, Request, Response};
 
 /// The states of Figure 5 (plus Accepted), each with its timers.
@@ -114,8 +112,7 @@ impl ClientInvite {
                     // The transaction ACKs non-2xx finals itself (§17.1.1.3).
                     match ack_for(&self.request, &response) {
                         Ok(ack) => {
-                            self.out
-                                .push(Event::Transmit(Message::Request(ack.clone())));
+                            self.out.push(Event::Transmit(Message::Request(ack.clone())));
                             self.ack = Some(ack);
                         }
                         // A response that parsed has a valid To, so this
@@ -134,8 +131,7 @@ impl ClientInvite {
                 if status >= 300
                     && let Some(ack) = &self.ack
                 {
-                    self.out
-                        .push(Event::Transmit(Message::Request(ack.clone())));
+                    self.out.push(Event::Transmit(Message::Request(ack.clone())));
                 }
             }
             Accepted { .. } => {
@@ -159,8 +155,7 @@ impl ClientInvite {
                 timer_a: Some(a),
                 timer_b,
             } if a.due(now) => {
-                self.out
-                    .push(Event::Transmit(Message::Request(self.request.clone())));
+                self.out.push(Event::Transmit(Message::Request(self.request.clone())));
                 // Timer A doubles without the T2 cap (§17.1.1.2).
                 self.state = Calling {
                     timer_a: Some(a.backoff(now, None)),

@@ -2,9 +2,7 @@
 
 use std::time::Instant;
 
-use super::{
-    Event, Outbox, Reliability, Retransmit, Timers, TransactionError, TransactionKey, earliest,
-};
+use super::{Event, Outbox, Reliability, Retransmit, Timers, TransactionError, TransactionKey, earliest};
 use crate::message::{Message, Method, Request, Response};
 
 /// The states of Figure 6, each with the timers running in it.
@@ -174,8 +172,7 @@ impl ClientNonInvite {
     }
 
     fn retransmit(&mut self) {
-        self.out
-            .push(Event::Transmit(Message::Request(self.request.clone())));
+        self.out.push(Event::Transmit(Message::Request(self.request.clone())));
     }
 
     fn terminate(&mut self) {

@@ -3,9 +3,7 @@
 
 use std::time::Instant;
 
-use super::{
-    Event, Outbox, Reliability, Retransmit, Timers, TransactionError, TransactionKey, earliest,
-};
+use super::{Event, Outbox, Reliability, Retransmit, Timers, TransactionError, TransactionKey, earliest};
 use crate::message::{Message, Method, Request, Response};
 use crate::response::response_to;
 
@@ -60,11 +58,7 @@ impl ServerInvite {
     /// # Errors
     ///
     /// [`TransactionError::WrongMethod`] unless the request is an INVITE.
-    pub fn new(
-        request: &Request,
-        reliability: Reliability,
-        timers: Timers,
-    ) -> Result<Self, TransactionError> {
+    pub fn new(request: &Request, reliability: Reliability, timers: Timers) -> Result<Self, TransactionError> {
         if request.method() != &Method::Invite {
             return Err(TransactionError::WrongMethod);
         }
@@ -99,8 +93,7 @@ impl ServerInvite {
         let is_ack = request.method() == &Method::Ack;
         match &self.state {
             Proceeding { last } | Completed { last, .. } if !is_ack => {
-                self.out
-                    .push(Event::Transmit(Message::Response(last.clone())));
+                self.out.push(Event::Transmit(Message::Response(last.clone())));
             }
             Completed { .. } => {
                 self.state = Confirmed {
@@ -124,8 +117,7 @@ impl ServerInvite {
         let status = response.status();
         match &self.state {
             Proceeding { .. } => {
-                self.out
-                    .push(Event::Transmit(Message::Response(response.clone())));
+                self.out.push(Event::Transmit(Message::Response(response.clone())));
                 self.state = match status {
                     100..=199 => Proceeding { last: response },
                     200..=299 => Accepted {
@@ -160,8 +152,7 @@ impl ServerInvite {
                 timer_g: Some(g),
                 timer_h,
             } if g.due(now) => {
-                self.out
-                    .push(Event::Transmit(Message::Response(last.clone())));
+                self.out.push(Event::Transmit(Message::Response(last.clone())));
                 self.state = Completed {
                     last,
                     timer_g: Some(g.backoff(now, Some(self.timers.t2))),
@@ -178,9 +169,7 @@ impl ServerInvite {
     pub fn poll_timeout(&self) -> Option<Instant> {
         use ServerInviteState::*;
         match &self.state {
-            Completed {
-                timer_g, timer_h, ..
-            } => earliest(&[timer_g.map(|g| g.at), Some(*timer_h)]),
+            Completed { timer_g, timer_h, .. } => earliest(&[timer_g.map(|g| g.at), Some(*timer_h)]),
             Confirmed { timer_i } => Some(*timer_i),
             Accepted { timer_l } => Some(*timer_l),
             Proceeding { .. } | Terminated => None,

@@ -44,11 +44,7 @@ impl ServerNonInvite {
     /// # Errors
     ///
     /// [`TransactionError::WrongMethod`] for INVITE and ACK.
-    pub fn new(
-        request: &Request,
-        reliability: Reliability,
-        timers: Timers,
-    ) -> Result<Self, TransactionError> {
+    pub fn new(request: &Request, reliability: Reliability, timers: Timers) -> Result<Self, TransactionError> {
         if matches!(request.method(), Method::Invite | Method::Ack) {
             return Err(TransactionError::WrongMethod);
         }
@@ -74,10 +70,8 @@ impl ServerNonInvite {
     /// A retransmission of the request (same [`TransactionKey::server`]).
     pub fn handle_request(&mut self, _request: &Request, _now: Instant) {
         match &self.state {
-            ServerNonInviteState::Proceeding { last }
-            | ServerNonInviteState::Completed { last, .. } => {
-                self.out
-                    .push(Event::Transmit(Message::Response(last.clone())));
+            ServerNonInviteState::Proceeding { last } | ServerNonInviteState::Completed { last, .. } => {
+                self.out.push(Event::Transmit(Message::Response(last.clone())));
             }
             ServerNonInviteState::Trying | ServerNonInviteState::Terminated => {}
         }
@@ -92,8 +86,7 @@ impl ServerNonInvite {
     pub fn respond(&mut self, response: Response, now: Instant) -> Result<(), TransactionError> {
         match &self.state {
             ServerNonInviteState::Trying | ServerNonInviteState::Proceeding { .. } => {
-                self.out
-                    .push(Event::Transmit(Message::Response(response.clone())));
+                self.out.push(Event::Transmit(Message::Response(response.clone())));
                 if response.is_provisional() {
                     self.state = ServerNonInviteState::Proceeding { last: response };
                 } else {

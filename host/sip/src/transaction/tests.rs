@@ -110,16 +110,13 @@ fn sends_at(trace: &[(u128, String)]) -> Vec<u128> {
 #[test]
 fn client_non_invite_timer_e_and_f() {
     let t0 = Instant::now();
-    let mut tx =
-        ClientNonInvite::new(request("OPTIONS", "z9hG4bK1"), UDP, Timers::default(), t0).unwrap();
+    let mut tx = ClientNonInvite::new(request("OPTIONS", "z9hG4bK1"), UDP, Timers::default(), t0).unwrap();
     assert_eq!(tx.events(), ["send OPTIONS"]);
     let trace = tx.run(t0, Duration::from_secs(60));
     // Timer E doubles from T1 and is capped at T2 (§17.1.2.2).
     assert_eq!(
         sends_at(&trace),
-        [
-            500, 1500, 3500, 7500, 11500, 15500, 19500, 23500, 27500, 31500
-        ]
+        [500, 1500, 3500, 7500, 11500, 15500, 19500, 23500, 27500, 31500]
     );
     assert_eq!(
         trace[trace.len() - 2..],
@@ -143,10 +140,7 @@ fn client_non_invite_responses() {
     // Retransmitted finals are absorbed in Completed; Timer K is T4.
     tx.handle_response(response(&req, 200), t0 + ms(300));
     assert!(tx.events().is_empty());
-    assert_eq!(
-        tx.run(t0, Duration::from_secs(10)),
-        [(5200, "terminated".into())]
-    );
+    assert_eq!(tx.run(t0, Duration::from_secs(10)), [(5200, "terminated".into())]);
 
     // Over TCP: no Timer E, and Timer K is zero.
     let mut tx = ClientNonInvite::new(req.clone(), TCP, Timers::default(), t0).unwrap();
@@ -154,16 +148,13 @@ fn client_non_invite_responses() {
     assert_eq!(tx.poll_timeout(), Some(t0 + Duration::from_secs(32)));
     tx.handle_response(response(&req, 404), t0 + ms(50));
     assert_eq!(tx.events(), ["up 404", "terminated"]);
-    assert!(
-        ClientNonInvite::new(request("INVITE", "z9hG4bK"), UDP, Timers::default(), t0).is_err()
-    );
+    assert!(ClientNonInvite::new(request("INVITE", "z9hG4bK"), UDP, Timers::default(), t0).is_err());
 }
 
 #[test]
 fn client_invite_timer_a_and_b() {
     let t0 = Instant::now();
-    let mut tx =
-        ClientInvite::new(request("INVITE", "z9hG4bK3"), UDP, Timers::default(), t0).unwrap();
+    let mut tx = ClientInvite::new(request("INVITE", "z9hG4bK3"), UDP, Timers::default(), t0).unwrap();
     assert_eq!(tx.events(), ["send INVITE"]);
     let trace = tx.run(t0, Duration::from_secs(60));
     // Timer A doubles without a cap (§17.1.1.2); Timer B is 64*T1.
@@ -190,10 +181,7 @@ fn client_invite_failure_is_acked() {
     // A retransmitted 486 is ACKed again but not passed up.
     tx.handle_response(busy.clone(), t0 + ms(700));
     assert_eq!(tx.events(), ["send ACK"]);
-    assert_eq!(
-        tx.run(t0, Duration::from_secs(60)),
-        [(32200, "terminated".into())]
-    );
+    assert_eq!(tx.run(t0, Duration::from_secs(60)), [(32200, "terminated".into())]);
 
     // The ACK follows §17.1.1.3.
     let ack = ack_for(&invite, &busy).unwrap();
@@ -204,10 +192,7 @@ fn client_invite_failure_is_acked() {
         ack.headers().get(&crate::HeaderName::ROUTE),
         Some("<sip:proxy.example.test;lr>")
     );
-    assert_eq!(
-        TransactionKey::server(&ack),
-        TransactionKey::server(&invite)
-    );
+    assert_eq!(TransactionKey::server(&ack), TransactionKey::server(&invite));
 
     // Over TCP the transaction ends right after the ACK (Timer D is zero).
     let mut tx = ClientInvite::new(invite.clone(), TCP, Timers::default(), t0).unwrap();
@@ -227,10 +212,7 @@ fn client_invite_success_is_accepted() {
     // 2xx retransmissions reach the TU, which ACKs them (RFC 6026).
     tx.handle_response(response(&invite, 200), t0 + ms(600));
     assert_eq!(tx.events(), ["up 200"]);
-    assert_eq!(
-        tx.run(t0, Duration::from_secs(60)),
-        [(32100, "terminated".into())]
-    );
+    assert_eq!(tx.run(t0, Duration::from_secs(60)), [(32100, "terminated".into())]);
 }
 
 #[test]
@@ -239,10 +221,7 @@ fn server_non_invite() {
     let req = request("BYE", "z9hG4bK6");
     let mut tx = ServerNonInvite::new(&req, UDP, Timers::default()).unwrap();
     tx.handle_request(&req, t0);
-    assert!(
-        tx.events().is_empty(),
-        "retransmissions in Trying are absorbed"
-    );
+    assert!(tx.events().is_empty(), "retransmissions in Trying are absorbed");
     tx.respond(response(&req, 200), t0 + ms(10)).unwrap();
     assert_eq!(tx.events(), ["send 200"]);
     tx.handle_request(&req, t0 + ms(500));
@@ -251,19 +230,13 @@ fn server_non_invite() {
         tx.respond(response(&req, 500), t0),
         Err(TransactionError::ResponseNotAllowed)
     );
-    assert_eq!(
-        tx.run(t0, Duration::from_secs(60)),
-        [(32010, "terminated".into())]
-    );
+    assert_eq!(tx.run(t0, Duration::from_secs(60)), [(32010, "terminated".into())]);
 
     let mut tx = ServerNonInvite::new(&req, TCP, Timers::default()).unwrap();
     tx.respond(response(&req, 180), t0).unwrap();
     tx.handle_request(&req, t0);
     tx.respond(response(&req, 200), t0).unwrap();
-    assert_eq!(
-        tx.events(),
-        ["send 180", "send 180", "send 200", "terminated"]
-    );
+    assert_eq!(tx.events(), ["send 180", "send 180", "send 200", "terminated"]);
 }
 
 #[test]
@@ -281,9 +254,7 @@ fn server_invite_failure_waits_for_ack() {
     let trace = tx.run(t0, Duration::from_secs(60));
     assert_eq!(
         sends_at(&trace),
-        [
-            1500, 2500, 4500, 8500, 12500, 16500, 20500, 24500, 28500, 32500
-        ]
+        [1500, 2500, 4500, 8500, 12500, 16500, 20500, 24500, 28500, 32500]
     );
     assert_eq!(
         trace[trace.len() - 2..],
@@ -299,10 +270,7 @@ fn server_invite_failure_waits_for_ack() {
     tx.handle_request(ack, t0 + ms(200));
     assert!(tx.events().is_empty());
     assert!(matches!(tx.state(), ServerInviteState::Confirmed { .. }));
-    assert_eq!(
-        tx.run(t0, Duration::from_secs(60)),
-        [(5100, "terminated".into())]
-    );
+    assert_eq!(tx.run(t0, Duration::from_secs(60)), [(5100, "terminated".into())]);
 }
 
 #[test]
@@ -325,26 +293,17 @@ fn server_invite_success_is_accepted() {
         tx.respond(response(&invite, 486), t0),
         Err(TransactionError::ResponseNotAllowed)
     );
-    assert_eq!(
-        tx.run(t0, Duration::from_secs(60)),
-        [(32000, "terminated".into())]
-    );
+    assert_eq!(tx.run(t0, Duration::from_secs(60)), [(32000, "terminated".into())]);
 }
 
 #[test]
 fn keys() {
     let invite = request("INVITE", "z9hG4bK9");
     let ok = response(&invite, 200);
-    assert_eq!(
-        TransactionKey::client(&invite),
-        TransactionKey::for_response(&ok)
-    );
+    assert_eq!(TransactionKey::client(&invite), TransactionKey::for_response(&ok));
     // A CANCEL shares the branch but is its own transaction.
     let cancel = cancel_for(&invite).unwrap();
-    assert_ne!(
-        TransactionKey::server(&cancel),
-        TransactionKey::server(&invite)
-    );
+    assert_ne!(TransactionKey::server(&cancel), TransactionKey::server(&invite));
     assert_eq!(
         TransactionKey::cancelled_invite(&cancel),
         Some(TransactionKey::server(&invite))
@@ -354,27 +313,15 @@ fn keys() {
     // default port and host case do not matter.
     let mut other = invite.clone();
     other
-        .set_header(
-            crate::HeaderName::VIA,
-            "SIP/2.0/UDP 192.0.2.2:5060;branch=z9hG4bK9",
-        )
+        .set_header(crate::HeaderName::VIA, "SIP/2.0/UDP 192.0.2.2:5060;branch=z9hG4bK9")
         .unwrap();
-    assert_ne!(
-        TransactionKey::server(&other),
-        TransactionKey::server(&invite)
-    );
+    assert_ne!(TransactionKey::server(&other), TransactionKey::server(&invite));
     let mut a = invite.clone();
-    a.set_header(
-        crate::HeaderName::VIA,
-        "SIP/2.0/UDP Host.Example;branch=z9hG4bK9",
-    )
-    .unwrap();
+    a.set_header(crate::HeaderName::VIA, "SIP/2.0/UDP Host.Example;branch=z9hG4bK9")
+        .unwrap();
     let mut b = invite.clone();
-    b.set_header(
-        crate::HeaderName::VIA,
-        "SIP/2.0/UDP host.example:5060;branch=z9hG4bK9",
-    )
-    .unwrap();
+    b.set_header(crate::HeaderName::VIA, "SIP/2.0/UDP host.example:5060;branch=z9hG4bK9")
+        .unwrap();
     assert_eq!(TransactionKey::server(&a), TransactionKey::server(&b));
     // RFC 2543 peers without the magic cookie fall back to dialog fields.
     let old = request("INVITE", "1234");

@@ -90,22 +90,16 @@ fn real_phones() {
 
 #[test]
 fn real_phone_details() {
-    let Ok(Message::Request(r)) = Message::parse(&wire(SNOM_REGISTER), &ParseConfig::default())
-    else {
+    let Ok(Message::Request(r)) = Message::parse(&wire(SNOM_REGISTER), &ParseConfig::default()) else {
         panic!()
     };
     let contacts = r.contacts().unwrap().unwrap();
     assert_eq!(contacts.len(), 1);
-    assert_eq!(
-        contacts[0].params.value("description"),
-        Some("\"snom D785\"")
-    );
+    assert_eq!(contacts[0].params.value("description"), Some("\"snom D785\""));
     assert!(contacts[0].params.contains("audio"));
     assert_eq!(r.from().display_name().as_deref(), Some("Reception"));
     assert_eq!(
-        r.headers()
-            .values(&HeaderName::SUPPORTED)
-            .collect::<Vec<_>>(),
+        r.headers().values(&HeaderName::SUPPORTED).collect::<Vec<_>>(),
         ["path", "gruu"]
     );
     let Uri::Sip(uri) = r.uri() else { panic!() };
@@ -118,10 +112,7 @@ fn real_phone_details() {
         framing::check(&bytes[..bytes.len() - 10], &cfg),
         Err(framing::FrameError::Incomplete)
     );
-    assert_eq!(
-        framing::check(&bytes, &cfg),
-        Ok(Framed::Message { len: bytes.len() })
-    );
+    assert_eq!(framing::check(&bytes, &cfg), Ok(Framed::Message { len: bytes.len() }));
 }
 
 #[test]
@@ -387,8 +378,7 @@ fn torture_invalid() {
     }
     // A malformed ACK is never answered.
     check(
-        &options(&BASE_HEADERS.replace("Call-ID: torture-1\n", ""))
-            .replace("OPTIONS sip", "ACK sip"),
+        &options(&BASE_HEADERS.replace("Call-ID: torture-1\n", "")).replace("OPTIONS sip", "ACK sip"),
         "ERR Missing Call-ID Header => no response: malformed ACK",
     );
     // Non-UTF-8 in the header section.
@@ -401,10 +391,7 @@ fn torture_invalid() {
     );
     // Too large: 513.
     let huge = options(&format!("{BASE_HEADERS}X-Pad: {}\n", "a".repeat(70_000)));
-    check(
-        &huge,
-        "ERR Message Too Large => SIP/2.0 513 Message Too Large",
-    );
+    check(&huge, "ERR Message Too Large => SIP/2.0 513 Message Too Large");
     // No end of headers at all.
     check(
         "OPTIONS sip:x SIP/2.0\nVia: SIP/2.0/UDP h;branch=z9hG4bK1",

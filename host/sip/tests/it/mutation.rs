@@ -123,12 +123,8 @@ fn exercise(input: &[u8]) {
             // Printing a parsed message must give bytes that parse to the
             // same message: the printer never emits what the parser refuses.
             let printed = msg.to_bytes();
-            let again = Message::parse(&printed, &cfg).unwrap_or_else(|e| {
-                panic!(
-                    "reprint of {input:?} fails: {e}\n{}",
-                    String::from_utf8_lossy(&printed)
-                )
-            });
+            let again = Message::parse(&printed, &cfg)
+                .unwrap_or_else(|e| panic!("reprint of {input:?} fails: {e}\n{}", String::from_utf8_lossy(&printed)));
             assert_eq!(again, msg, "round trip of {input:?}");
         }
         Err(e) => {
@@ -160,9 +156,7 @@ fn random_bytes_never_panic() {
     let mut rng = XorShift(42);
     for _ in 0..3000 {
         let len = rng.below(300);
-        let input: Vec<u8> = (0..len)
-            .map(|_| b"SIP/2.0 \r\n:;<>@\"abc123"[rng.below(22)])
-            .collect();
+        let input: Vec<u8> = (0..len).map(|_| b"SIP/2.0 \r\n:;<>@\"abc123"[rng.below(22)]).collect();
         exercise(&input);
     }
 }

@@ -22,9 +22,7 @@ fn visit(dir: &Path, offenders: &mut Vec<String>) {
         let path = entry.path();
         if path.is_dir() {
             visit(&path, offenders);
-        } else if path.extension().is_some_and(|e| e == "rs")
-            && path.file_name().is_some_and(|n| n != "tests.rs")
-        {
+        } else if path.extension().is_some_and(|e| e == "rs") && path.file_name().is_some_and(|n| n != "tests.rs") {
             let text = std::fs::read_to_string(&path).expect("source is UTF-8");
             for word in FORBIDDEN {
                 if text.contains(word) {
@@ -38,10 +36,7 @@ fn visit(dir: &Path, offenders: &mut Vec<String>) {
 #[test]
 fn core_is_sans_io() {
     let mut offenders = Vec::new();
-    visit(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
-        &mut offenders,
-    );
+    visit(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut offenders);
     assert!(
         offenders.is_empty(),
         "I/O or clock reads in the sans-IO core: {offenders:#?}"

@@ -6,9 +6,7 @@ use std::time::{Duration, Instant};
 
 use pbx_sip::message::{Message, ParseConfig, Request};
 use pbx_sip::response::response_to;
-use pbx_sip::transaction::{
-    ClientNonInvite, Event, Reliability, ServerNonInvite, Timers, TransactionKey,
-};
+use pbx_sip::transaction::{ClientNonInvite, Event, Reliability, ServerNonInvite, Timers, TransactionKey};
 
 use crate::wire;
 
@@ -45,8 +43,7 @@ fn outgoing(events: impl Iterator<Item = Event>, up: &mut Vec<Event>) -> Vec<Vec
 fn options_survives_a_lost_request_and_a_lost_response() {
     let t0 = Instant::now();
     let cfg = ParseConfig::default();
-    let mut client =
-        ClientNonInvite::new(options(), Reliability::Unreliable, Timers::default(), t0).unwrap();
+    let mut client = ClientNonInvite::new(options(), Reliability::Unreliable, Timers::default(), t0).unwrap();
     let mut server: Option<ServerNonInvite> = None;
     let mut client_up = Vec::new();
     let mut server_up = Vec::new();
@@ -70,9 +67,7 @@ fn options_survives_a_lost_request_and_a_lost_response() {
                     tx.handle_request(&req, now);
                 }
                 None => {
-                    let mut tx =
-                        ServerNonInvite::new(&req, Reliability::Unreliable, Timers::default())
-                            .unwrap();
+                    let mut tx = ServerNonInvite::new(&req, Reliability::Unreliable, Timers::default()).unwrap();
                     let mut ok = response_to(&req, 200, None).unwrap();
                     ok.set_to_tag("s1").unwrap();
                     tx.respond(ok, now).unwrap();
@@ -114,8 +109,5 @@ fn options_survives_a_lost_request_and_a_lost_response() {
     assert!(matches!(client_up.first(), Some(Event::Response(r)) if r.status() == 200));
     assert!(client_up.ends_with(&[Event::Terminated]));
     assert!(server_up.ends_with(&[Event::Terminated]));
-    assert!(
-        now - t0 >= Duration::from_secs(32),
-        "server lingered for Timer J"
-    );
+    assert!(now - t0 >= Duration::from_secs(32), "server lingered for Timer J");
 }

@@ -152,15 +152,7 @@ impl SrtpCipher for AeadGcm {
     }
 
     #[inline]
-    fn protect_rtcp(
-        &self,
-        buf: &mut [u8],
-        len: usize,
-        ssrc: u32,
-        index: u32,
-        encrypt: bool,
-        mki: &[u8],
-    ) -> usize {
+    fn protect_rtcp(&self, buf: &mut [u8], len: usize, ssrc: u32, index: u32, encrypt: bool, mki: &[u8]) -> usize {
         let nonce = self.rtcp_nonce(ssrc, index);
         let trailer = (if encrypt { E_FLAG | index } else { index }).to_be_bytes();
         if encrypt {
@@ -183,13 +175,7 @@ impl SrtpCipher for AeadGcm {
     }
 
     #[inline]
-    fn unprotect_rtcp(
-        &self,
-        buf: &mut [u8],
-        ssrc: u32,
-        trailer: u32,
-        mki_len: usize,
-    ) -> Result<usize, Error> {
+    fn unprotect_rtcp(&self, buf: &mut [u8], ssrc: u32, trailer: u32, mki_len: usize) -> Result<usize, Error> {
         let body_end = buf
             .len()
             .checked_sub(mki_len + 4 + TAG_LEN)
@@ -202,8 +188,7 @@ impl SrtpCipher for AeadGcm {
             aad[..8].copy_from_slice(&buf[..8]);
             aad[8..].copy_from_slice(&tb);
             let (head, rest) = buf.split_at_mut(body_end);
-            self.gcm
-                .open(&nonce, &aad, &mut head[8..], &rest[..TAG_LEN])?;
+            self.gcm.open(&nonce, &aad, &mut head[8..], &rest[..TAG_LEN])?;
         } else {
             // AAD is `packet ‖ trailer`: lay the trailer over the first tag
             // octets for the check, then put the tag back either way so a

@@ -79,8 +79,7 @@ impl SrtpCipher for AesCmHmac {
             seq,
         } = at;
         let index = (u64::from(roc) << 16) | u64::from(seq);
-        self.aes
-            .apply_keystream(&self.iv(ssrc, index), &mut buf[hdr_len..len]);
+        self.aes.apply_keystream(&self.iv(ssrc, index), &mut buf[hdr_len..len]);
         let tag = self.mac(&buf[..len], &roc.to_be_bytes());
         let mut end = len;
         buf[end..end + mki.len()].copy_from_slice(mki);
@@ -113,15 +112,7 @@ impl SrtpCipher for AesCmHmac {
     }
 
     #[inline]
-    fn protect_rtcp(
-        &self,
-        buf: &mut [u8],
-        len: usize,
-        ssrc: u32,
-        index: u32,
-        encrypt: bool,
-        mki: &[u8],
-    ) -> usize {
+    fn protect_rtcp(&self, buf: &mut [u8], len: usize, ssrc: u32, index: u32, encrypt: bool, mki: &[u8]) -> usize {
         if encrypt {
             self.aes
                 .apply_keystream(&self.iv(ssrc, u64::from(index)), &mut buf[8..len]);
@@ -137,13 +128,7 @@ impl SrtpCipher for AesCmHmac {
     }
 
     #[inline]
-    fn unprotect_rtcp(
-        &self,
-        buf: &mut [u8],
-        ssrc: u32,
-        trailer: u32,
-        mki_len: usize,
-    ) -> Result<usize, Error> {
+    fn unprotect_rtcp(&self, buf: &mut [u8], ssrc: u32, trailer: u32, mki_len: usize) -> Result<usize, Error> {
         let n = buf.len();
         let auth_end = n
             .checked_sub(self.tag_len + mki_len)

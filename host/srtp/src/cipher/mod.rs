@@ -43,24 +43,10 @@ pub(crate) trait SrtpCipher {
     /// returns the plaintext length. On error `buf` is unchanged.
     fn unprotect_rtp(&self, buf: &mut [u8], at: RtpAt, mki_len: usize) -> Result<usize, Error>;
     /// Encrypts (if `encrypt`) `buf[8..len]`, appends E‖index, MKI and tag.
-    fn protect_rtcp(
-        &self,
-        buf: &mut [u8],
-        len: usize,
-        ssrc: u32,
-        index: u32,
-        encrypt: bool,
-        mki: &[u8],
-    ) -> usize;
+    fn protect_rtcp(&self, buf: &mut [u8], len: usize, ssrc: u32, index: u32, encrypt: bool, mki: &[u8]) -> usize;
     /// Verifies and decrypts the SRTCP packet `buf` whose trailer word
     /// (E‖index) is `trailer`; returns the RTCP length.
-    fn unprotect_rtcp(
-        &self,
-        buf: &mut [u8],
-        ssrc: u32,
-        trailer: u32,
-        mki_len: usize,
-    ) -> Result<usize, Error>;
+    fn unprotect_rtcp(&self, buf: &mut [u8], ssrc: u32, trailer: u32, mki_len: usize) -> Result<usize, Error>;
 }
 
 /// The session cipher of one direction of SRTP or SRTCP.
@@ -108,25 +94,11 @@ impl SrtpCipher for Cipher {
         dispatch!(self, c => c.unprotect_rtp(buf, at, mki_len))
     }
     #[inline]
-    fn protect_rtcp(
-        &self,
-        buf: &mut [u8],
-        len: usize,
-        ssrc: u32,
-        index: u32,
-        encrypt: bool,
-        mki: &[u8],
-    ) -> usize {
+    fn protect_rtcp(&self, buf: &mut [u8], len: usize, ssrc: u32, index: u32, encrypt: bool, mki: &[u8]) -> usize {
         dispatch!(self, c => c.protect_rtcp(buf, len, ssrc, index, encrypt, mki))
     }
     #[inline]
-    fn unprotect_rtcp(
-        &self,
-        buf: &mut [u8],
-        ssrc: u32,
-        trailer: u32,
-        mki_len: usize,
-    ) -> Result<usize, Error> {
+    fn unprotect_rtcp(&self, buf: &mut [u8], ssrc: u32, trailer: u32, mki_len: usize) -> Result<usize, Error> {
         dispatch!(self, c => c.unprotect_rtcp(buf, ssrc, trailer, mki_len))
     }
 }
@@ -161,9 +133,7 @@ impl AesCtr {
             24 => AesCtr::A192(Aes192::new_from_slice(key).map_err(bad)?),
             32 => AesCtr::A256(Aes256::new_from_slice(key).map_err(bad)?),
             _ => {
-                return Err(Error::InvalidKeyLength(
-                    "AES key must be 16, 24 or 32 octets",
-                ));
+                return Err(Error::InvalidKeyLength("AES key must be 16, 24 or 32 octets"));
             }
         })
     }
@@ -176,8 +146,7 @@ impl AesCtr {
         // blocks at a time with AES-NI when the CPU has it.
         macro_rules! run {
             ($c:expr, $t:ty) => {{
-                let core =
-                    ctr::CtrCore::<&$t, ctr::flavors::Ctr128BE>::inner_iv_init($c, iv.into());
+                let core = ctr::CtrCore::<&$t, ctr::flavors::Ctr128BE>::inner_iv_init($c, iv.into());
                 let mut ctr = aes::cipher::StreamCipherCoreWrapper::from_core(core);
                 ctr.apply_keystream(data);
             }};
