@@ -89,11 +89,11 @@ impl Core {
         };
         let key = (source.proto == super::Proto::Udp && *request.method() != Method::Invite)
             .then(|| transaction_key(&request, source));
-        if let Some(key) = &key {
-            if let Some(reply) = self.cached(key) {
-                self.counters.retransmissions.fetch_add(1, Ordering::Relaxed);
-                return Some(reply);
-            }
+        if let Some(key) = &key
+            && let Some(reply) = self.cached(key)
+        {
+            self.counters.retransmissions.fetch_add(1, Ordering::Relaxed);
+            return Some(reply);
         }
         let reply = self.dispatch(request, source).await;
         if let (Some(key), Some(reply)) = (key, &reply) {

@@ -243,10 +243,11 @@ impl Registrar {
                             (Some(i), Some(r), Some(bi), Some(br)) => i == bi && r == br,
                             _ => b.contact == contact,
                         };
-                        if let Some(old) = list.iter().find(|b| same(b)) {
-                            if old.call_id == call_id && old.cseq >= cseq {
-                                return reply(500, Some("Out of order CSeq"));
-                            }
+                        if let Some(old) = list.iter().find(|b| same(b))
+                            && old.call_id == call_id
+                            && old.cseq >= cseq
+                        {
+                            return reply(500, Some("Out of order CSeq"));
                         }
                         list.retain(|b| !same(b));
                         if asked > 0 {

@@ -186,10 +186,10 @@ pub async fn serve_udp(socket: Arc<UdpSocket>, core: Arc<Core>) {
             local,
             flow: None,
         };
-        if let Some(reply) = core.handle(datagram, &source).await {
-            if let Err(e) = socket.send_to(&reply, remote).await {
-                tracing::debug!(%remote, "udp send: {e}");
-            }
+        if let Some(reply) = core.handle(datagram, &source).await
+            && let Err(e) = socket.send_to(&reply, remote).await
+        {
+            tracing::debug!(%remote, "udp send: {e}");
         }
     }
 }
@@ -276,10 +276,10 @@ where
             match framing::check(&buf, &parse) {
                 Ok(Framed::Message { len }) => {
                     let message: Vec<u8> = buf.drain(..len).collect();
-                    if let Some(reply) = core.handle(&message, &source).await {
-                        if !core.flows.send(flow, reply) {
-                            break 'conn;
-                        }
+                    if let Some(reply) = core.handle(&message, &source).await
+                        && !core.flows.send(flow, reply)
+                    {
+                        break 'conn;
                     }
                 }
                 Ok(Framed::Ping { len }) => {

@@ -32,13 +32,16 @@ pub struct Accepted<S> {
     pub domain: String,
 }
 
+/// A domain's certificate and the `ServerConfig` built for it.
+type DomainConfig = (Arc<CertifiedKey>, Arc<ServerConfig>);
+
 /// Accepts TLS connections for one listener.
 pub struct TlsAcceptor {
     listener: String,
     certs: Arc<ArcSwap<CertStore>>,
     policy: Arc<Policy>,
     /// One `ServerConfig` per domain, rebuilt when its certificate changes.
-    configs: Mutex<HashMap<String, (Arc<CertifiedKey>, Arc<ServerConfig>)>>,
+    configs: Mutex<HashMap<String, DomainConfig>>,
 }
 
 impl TlsAcceptor {

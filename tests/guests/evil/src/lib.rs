@@ -8,9 +8,10 @@
 use pbx_plugin_sdk::{Call, Hook, Plugin, Reject, Route, Target, export};
 use serde::Deserialize;
 
+/// The misbehaving plugin.
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct Evil {
+pub struct Evil {
     always: Option<String>,
     answer: Option<String>,
 }
