@@ -84,7 +84,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             .await
             .with_context(|| format!("binding udp {addr}"))?;
         listeners.udp.push(sock.local_addr()?);
-        tasks.push(tokio::spawn(crate::sip::serve_udp(Arc::new(sock), core.clone())));
+        let sock = Arc::new(sock);
+        core.add_udp_socket(sock.clone());
+        tasks.push(tokio::spawn(crate::sip::serve_udp(sock, core.clone())));
     }
     for (addrs, tls) in [(&config.listen.tcp, false), (&config.listen.tls, true)] {
         for addr in addrs {

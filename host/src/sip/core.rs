@@ -1,13 +1,15 @@
 //! Request dispatch: every SIP message from every transport comes here.
 
-use super::registrar::Registrar;
-use super::transport::{FlowId, Flows, Source, TransportConfig};
+use super::registrar::{BindingEntry, Registrar};
+use super::transport::{FlowId, Flows, Proto, Source, TransportConfig};
 use pbx_sip::response::{bad_request, fill_received, response_to};
 use pbx_sip::{HeaderName, Message, Method, ParseConfig, Request};
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::net::UdpSocket;
 
 /// Methods the PBX answers (the `Allow` header).
 pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER";
@@ -24,6 +26,8 @@ pub struct Counters {
     pub dropped: AtomicU64,
     /// Retransmissions answered from the cache.
     pub retransmissions: AtomicU64,
+    /// Registered phones that answered an OPTIONS qualify.
+    pub qualify_answers: AtomicU64,
     /// Connections refused at the connection cap.
     pub connections_refused: AtomicU64,
     /// Failed TLS handshakes (garbage, timeouts, protocol errors).
@@ -45,6 +49,23 @@ pub struct Core {
     parse: ParseConfig,
     /// Responses to recent UDP non-INVITE requests, by transaction key.
     answered: Mutex<HashMap<String, (Instant, Vec<u8>)>>,
+    /// UDP sockets by local address, to send requests to UDP phones.
+    udp: Mutex<HashMap<SocketAddr, Arc<UdpSocket>>>,
+    /// OPTIONS sent to registered phones, by Call-ID.
+    qualifying: Mutex<HashMap<String, (String, Instant)>>,
+}
+
+/// Why a request could not be sent to a registered phone.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The connection the phone registered over is gone (or its queue is
+    /// full); the phone must register again.
+    #[error("the phone's connection is gone")]
+    FlowGone,
+    /// No socket for the binding's local address.
+    #[error("no socket for the binding")]
+    NoSocket,
 }
 
 impl Core {
@@ -59,6 +80,8 @@ impl Core {
             },
             transport,
             answered: Mutex::new(HashMap::new()),
+            udp: Mutex::new(HashMap::new()),
+            qualifying: Mutex::new(HashMap::new()),
         })
     }
 
@@ -67,9 +90,21 @@ impl Core {
     pub async fn handle(&self, bytes: &[u8], source: &Source) -> Option<Vec<u8>> {
         let request = match Message::parse(bytes, &self.parse) {
             Ok(Message::Request(r)) => r,
-            Ok(Message::Response(_)) => {
-                // No client transactions yet: nothing expects a response.
-                self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+            Ok(Message::Response(r)) => {
+                let asked = self
+                    .qualifying
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(r.call_id());
+                match asked {
+                    Some((aor, sent)) if r.status() >= 200 => {
+                        self.counters.qualify_answers.fetch_add(1, Ordering::Relaxed);
+                        tracing::debug!(%source, aor, status = r.status(), rtt = ?sent.elapsed(), "qualify answered");
+                    }
+                    _ => {
+                        self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
                 return None;
             }
             Err(e) => {
@@ -87,7 +122,7 @@ impl Core {
                 };
             }
         };
-        let key = (source.proto == super::Proto::Udp && *request.method() != Method::Invite)
+        let key = (source.proto == Proto::Udp && *request.method() != Method::Invite)
             .then(|| transaction_key(&request, source));
         if let Some(key) = &key
             && let Some(reply) = self.cached(key)
@@ -127,6 +162,68 @@ impl Core {
         }
         let _ = response.push_header(HeaderName::SERVER, concat!("pbx/", env!("CARGO_PKG_VERSION")));
         Some(response.to_bytes())
+    }
+
+    /// Remember a UDP socket, so requests can leave from it.
+    pub fn add_udp_socket(&self, socket: Arc<UdpSocket>) {
+        if let Ok(local) = socket.local_addr() {
+            self.udp.lock().unwrap_or_else(|p| p.into_inner()).insert(local, socket);
+        }
+    }
+
+    /// Send `bytes` to a registered phone the way it registered: over its
+    /// flow for TCP and TLS (never a new connection, which NAT would
+    /// block), from the socket it registered to for UDP.
+    pub async fn send_to_binding(&self, binding: &BindingEntry, bytes: Vec<u8>) -> Result<(), SendError> {
+        match binding.source.proto {
+            Proto::Udp => {
+                let socket = self
+                    .udp
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(&binding.source.local)
+                    .cloned();
+                let socket = socket.ok_or(SendError::NoSocket)?;
+                socket
+                    .send_to(&bytes, binding.source.remote)
+                    .await
+                    .map_err(|_| SendError::NoSocket)?;
+                Ok(())
+            }
+            Proto::Tcp | Proto::Tls => match binding.source.flow {
+                Some(flow) if self.flows.send(flow, bytes) => Ok(()),
+                _ => Err(SendError::FlowGone),
+            },
+        }
+    }
+
+    /// Send an OPTIONS to every binding of `extension@domain` (a "qualify":
+    /// is the phone alive, and is its NAT binding kept open). Returns how
+    /// many were sent; answers are counted in
+    /// [`Counters::qualify_answers`].
+    pub async fn qualify(&self, domain: &str, extension: &str) -> usize {
+        let mut sent = 0;
+        for b in self.registrar.lookup(domain, extension) {
+            let call_id = format!("{}@pbx", new_tag());
+            let request = format!(
+                "OPTIONS {contact} SIP/2.0\r\nVia: SIP/2.0/{proto} {local};branch=z9hG4bK{branch};rport\r\n\
+                 Max-Forwards: 70\r\nFrom: <sip:pbx@{domain}>;tag={tag}\r\nTo: <{contact}>\r\nCall-ID: {call_id}\r\n\
+                 CSeq: 1 OPTIONS\r\nAccept: application/sdp\r\nContent-Length: 0\r\n\r\n",
+                contact = b.contact,
+                proto = b.source.proto.as_str(),
+                local = b.source.local,
+                branch = new_tag(),
+                tag = new_tag(),
+            );
+            self.qualifying
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(call_id, (format!("{extension}@{domain}"), Instant::now()));
+            if self.send_to_binding(&b, request.into_bytes()).await.is_ok() {
+                sent += 1;
+            }
+        }
+        sent
     }
 
     /// A stream connection closed: its registrations become unreachable.

@@ -316,6 +316,23 @@ async fn baresip_registers_over_tls_reregisters_and_unregisters() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
+    // A request to the phone leaves over the connection it registered on:
+    // the phone sees it arrive from the PBX's TLS port at the very port
+    // its REGISTER came from (never a new connection to its listener).
+    let registered_from = pbx.running.sip.registrar.lookup(DOMAIN, "100")[0].source.remote;
+    assert_eq!(pbx.running.sip.qualify(DOMAIN, "100").await, 1);
+    let counters = &pbx.running.sip.counters;
+    eventually("the phone's answer to OPTIONS", || {
+        counters.qualify_answers.load(std::sync::atomic::Ordering::Relaxed) == 1
+    })
+    .await;
+    let log = phone.log();
+    let arrival = format!("TLS {} -> {}\nOPTIONS sip:100", pbx.tls(), registered_from);
+    assert!(
+        log.contains(&arrival),
+        "expected `{arrival}` in the phone's log:\n{log}"
+    );
+
     // Quitting un-registers.
     let _ = tokio::task::block_in_place(|| phone.ctl(&["cmd:quit"]));
     eventually("the un-registration", || {
