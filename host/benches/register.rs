@@ -1,0 +1,239 @@
+//! Registrar figures (issue 4): REGISTER completions per second with MD5
+//! digest over TLS, on persistent connections and with a new connection
+//! (full handshake) per registration, and the PBX's CPU time per
+//! registration.
+//!
+//! The PBX runs as a child process (this binary with `PBX_BENCH_SERVER`
+//! set), so its CPU time is read from `/proc/<pid>/stat` alone; the load
+//! client runs here on one thread. Prints `register <figure> <value> <unit>`.
+
+use md5::{Digest, Md5};
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls_pki_types::pem::PemObject;
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const DOMAIN: &str = "example.test";
+const USERS: u32 = 1000;
+
+fn main() {
+    if let Some(data) = std::env::var_os("PBX_BENCH_SERVER") {
+        return server(data.into());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(
+        data.join("pbx.toml"),
+        format!("[sip]\ndomain = \"{DOMAIN}\"\nudp = []\ntcp = []\ntls = [\"127.0.0.1:0\"]\n"),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .env("PBX_BENCH_SERVER", &data)
+        .env("PBX_LOG", "warn")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let tls: SocketAddr = loop {
+        let line = lines.next().expect("server output").unwrap();
+        if let Some(addr) = line.strip_prefix("READY ") {
+            break addr.parse().unwrap();
+        }
+    };
+    let pid = child.id();
+    let ca = data.join("certs").join(pbx::tls::DEV_CA_FILE);
+
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let connector = connector(&ca);
+        // Persistent connections: 50 phones re-registering in a loop.
+        let (n, cpu, wall) = measure(pid, Duration::from_secs(5), |deadline| {
+            let connector = connector.clone();
+            async move {
+                let mut tasks = Vec::new();
+                for c in 0..50u32 {
+                    let connector = connector.clone();
+                    tasks.push(tokio::spawn(async move {
+                        let mut stream = connect(&connector, tls).await;
+                        let mut done = 0u64;
+                        let mut seq = 0u32;
+                        while Instant::now() < deadline {
+                            register(&mut stream, c % USERS, &mut seq).await;
+                            done += 1;
+                        }
+                        done
+                    }));
+                }
+                let mut total = 0;
+                for t in tasks {
+                    total += t.await.unwrap();
+                }
+                total
+            }
+        })
+        .await;
+        report("persistent_tls", n, cpu, wall);
+
+        // A new TLS connection (full handshake) per registration.
+        let (n, cpu, wall) = measure(pid, Duration::from_secs(5), |deadline| {
+            let connector = connector.clone();
+            async move {
+                let mut tasks = Vec::new();
+                for c in 0..20u32 {
+                    let connector = connector.clone();
+                    tasks.push(tokio::spawn(async move {
+                        let mut done = 0u64;
+                        let mut seq = 0u32;
+                        while Instant::now() < deadline {
+                            let mut stream = connect(&connector, tls).await;
+                            register(&mut stream, (c + 100) % USERS, &mut seq).await;
+                            done += 1;
+                        }
+                        done
+                    }));
+                }
+                let mut total = 0;
+                for t in tasks {
+                    total += t.await.unwrap();
+                }
+                total
+            }
+        })
+        .await;
+        report("new_tls_connection_each", n, cpu, wall);
+    });
+    let rss = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let rss = rss.lines().find(|l| l.starts_with("VmRSS:")).unwrap_or("VmRSS: ?").to_string();
+    println!("register server_{}", rss.split_whitespace().collect::<Vec<_>>().join(" "));
+    drop(child.stdin.take());
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn report(name: &str, n: u64, cpu: Duration, wall: Duration) {
+    println!("register {name}_per_second {:.0} /s", n as f64 / wall.as_secs_f64());
+    println!("register {name}_cpu_per_registration {:.1} us", cpu.as_secs_f64() * 1e6 / n.max(1) as f64);
+}
+
+/// Run `load` for `span` and return completions, the server's CPU time and
+/// the wall time.
+async fn measure<F, Fut>(pid: u32, span: Duration, load: F) -> (u64, Duration, Duration)
+where
+    F: FnOnce(Instant) -> Fut,
+    Fut: std::future::Future<Output = u64>,
+{
+    let cpu0 = cpu_time(pid);
+    let t0 = Instant::now();
+    let n = load(t0 + span).await;
+    (n, cpu_time(pid) - cpu0, t0.elapsed())
+}
+
+/// utime + stime of `pid`.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    Duration::from_secs_f64(ticks as f64 / 100.0)
+}
+
+fn connector(ca: &std::path::Path) -> tokio_rustls::TlsConnector {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(CertificateDer::from_pem_file(ca).unwrap()).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+}
+
+async fn connect(
+    connector: &tokio_rustls::TlsConnector,
+    addr: SocketAddr,
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.set_nodelay(true).unwrap();
+    connector.connect(ServerName::try_from(DOMAIN).unwrap(), tcp).await.unwrap()
+}
+
+fn hex(d: &[u8]) -> String {
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// REGISTER, answer the challenge, expect 200.
+async fn register<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(s: &mut S, user: u32, seq: &mut u32) {
+    let user = format!("u{user}");
+    *seq += 1;
+    let msg = |seq: u32, auth: &str| {
+        format!(
+            "REGISTER sip:{DOMAIN} SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1:5999;branch=z9hG4bK{seq}x{user};rport\r\n\
+             From: <sip:{user}@{DOMAIN}>;tag=b{user}\r\nTo: <sip:{user}@{DOMAIN}>\r\nCall-ID: bench-{user}\r\n\
+             CSeq: {seq} REGISTER\r\nContact: <sip:{user}@127.0.0.1:5999;transport=tls>\r\n{auth}Expires: 300\r\n\
+             Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        )
+    };
+    s.write_all(msg(*seq, "").as_bytes()).await.unwrap();
+    let challenge = read_response(s).await;
+    assert!(challenge.starts_with("SIP/2.0 401"), "{challenge}");
+    let nonce = challenge.split("nonce=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let opaque = challenge.split("opaque=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let ha1 = hex(&Md5::digest(format!("{user}:{DOMAIN}:pw-{user}")));
+    let ha2 = hex(&Md5::digest(format!("REGISTER:sip:{DOMAIN}")));
+    let response = hex(&Md5::digest(format!("{ha1}:{nonce}:00000001:c0ffee:auth:{ha2}")));
+    let auth = format!(
+        "Authorization: Digest username=\"{user}\", realm=\"{DOMAIN}\", nonce=\"{nonce}\", uri=\"sip:{DOMAIN}\", \
+         response=\"{response}\", algorithm=MD5, qop=auth, nc=00000001, cnonce=\"c0ffee\", opaque=\"{opaque}\"\r\n"
+    );
+    *seq += 1;
+    s.write_all(msg(*seq, &auth).as_bytes()).await.unwrap();
+    let ok = read_response(s).await;
+    assert!(ok.starts_with("SIP/2.0 200"), "{ok}");
+}
+
+/// Read one body-less response.
+async fn read_response<S: tokio::io::AsyncRead + Unpin>(s: &mut S) -> String {
+    let mut buf = Vec::with_capacity(1024);
+    let mut byte = [0u8; 512];
+    loop {
+        let n = s.read(&mut byte).await.unwrap();
+        assert!(n > 0, "connection closed");
+        buf.extend_from_slice(&byte[..n]);
+        if buf.windows(4).any(|w| w == b"\r\n\r\n") {
+            return String::from_utf8_lossy(&buf).into_owned();
+        }
+    }
+}
+
+/// The PBX side: start it, create the users, print the TLS port, run until
+/// standard input closes.
+fn server(data: std::path::PathBuf) {
+    tracing_subscriber::fmt().with_env_filter("warn").with_writer(std::io::stderr).init();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let config = pbx::config::Config::load_or_init(&data).unwrap();
+        let running = pbx::app::start(config).await.unwrap();
+        for u in 0..USERS {
+            let _ = running.store.add_extension(&pbx::store::Extension {
+                domain: DOMAIN.into(),
+                extension: format!("u{u}"),
+                password: format!("pw-u{u}"),
+                display_name: None,
+                provisioned: false,
+            });
+        }
+        println!("READY {}", running.listeners.tls[0]);
+        std::io::stdout().flush().unwrap();
+        tokio::task::spawn_blocking(|| {
+            let mut sink = String::new();
+            let _ = std::io::stdin().read_line(&mut sink);
+        })
+        .await
+        .unwrap();
+    });
+}
