@@ -48,7 +48,10 @@ fn main() {
     let pid = child.id();
     let ca = data.join("certs").join(pbx::tls::DEV_CA_FILE);
 
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let connector = connector(&ca);
         // Persistent connections: 50 phones re-registering in a loop.
@@ -108,8 +111,15 @@ fn main() {
         report("new_tls_connection_each", n, cpu, wall);
     });
     let rss = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let rss = rss.lines().find(|l| l.starts_with("VmRSS:")).unwrap_or("VmRSS: ?").to_string();
-    println!("register server_{}", rss.split_whitespace().collect::<Vec<_>>().join(" "));
+    let rss = rss
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .unwrap_or("VmRSS: ?")
+        .to_string();
+    println!(
+        "register server_{}",
+        rss.split_whitespace().collect::<Vec<_>>().join(" ")
+    );
     drop(child.stdin.take());
     let _ = child.kill();
     let _ = child.wait();
@@ -117,7 +127,10 @@ fn main() {
 
 fn report(name: &str, n: u64, cpu: Duration, wall: Duration) {
     println!("register {name}_per_second {:.0} /s", n as f64 / wall.as_secs_f64());
-    println!("register {name}_cpu_per_registration {:.1} us", cpu.as_secs_f64() * 1e6 / n.max(1) as f64);
+    println!(
+        "register {name}_cpu_per_registration {:.1} us",
+        cpu.as_secs_f64() * 1e6 / n.max(1) as f64
+    );
 }
 
 /// Run `load` for `span` and return completions, the server's CPU time and
@@ -159,7 +172,10 @@ async fn connect(
 ) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     tcp.set_nodelay(true).unwrap();
-    connector.connect(ServerName::try_from(DOMAIN).unwrap(), tcp).await.unwrap()
+    connector
+        .connect(ServerName::try_from(DOMAIN).unwrap(), tcp)
+        .await
+        .unwrap()
 }
 
 fn hex(d: &[u8]) -> String {
@@ -181,8 +197,22 @@ async fn register<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(s: &m
     s.write_all(msg(*seq, "").as_bytes()).await.unwrap();
     let challenge = read_response(s).await;
     assert!(challenge.starts_with("SIP/2.0 401"), "{challenge}");
-    let nonce = challenge.split("nonce=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
-    let opaque = challenge.split("opaque=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let nonce = challenge
+        .split("nonce=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let opaque = challenge
+        .split("opaque=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
     let ha1 = hex(&Md5::digest(format!("{user}:{DOMAIN}:pw-{user}")));
     let ha2 = hex(&Md5::digest(format!("REGISTER:sip:{DOMAIN}")));
     let response = hex(&Md5::digest(format!("{ha1}:{nonce}:00000001:c0ffee:auth:{ha2}")));
@@ -213,7 +243,10 @@ async fn read_response<S: tokio::io::AsyncRead + Unpin>(s: &mut S) -> String {
 /// The PBX side: start it, create the users, print the TLS port, run until
 /// standard input closes.
 fn server(data: std::path::PathBuf) {
-    tracing_subscriber::fmt().with_env_filter("warn").with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter("warn")
+        .with_writer(std::io::stderr)
+        .init();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let config = pbx::config::Config::load_or_init(&data).unwrap();

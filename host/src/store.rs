@@ -168,14 +168,13 @@ fn row_to_extension(row: &rusqlite::Row<'_>) -> rusqlite::Result<Extension> {
 
 impl Store for SqliteStore {
     fn extension(&self, domain: &str, extension: &str) -> Result<Option<Extension>, StoreError> {
-        Ok(self
-            .conn()
-            .query_row(
-                "SELECT domain, extension, password, display_name, provisioned FROM extensions
-                 WHERE domain = ?1 AND extension = ?2",
-                params![domain.to_ascii_lowercase(), extension],
-                row_to_extension,
-            )
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT domain, extension, password, display_name, provisioned FROM extensions
+             WHERE domain = ?1 AND extension = ?2",
+        )?;
+        Ok(stmt
+            .query_row(params![domain.to_ascii_lowercase(), extension], row_to_extension)
             .optional()?)
     }
 

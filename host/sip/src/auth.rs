@@ -28,7 +28,7 @@
 //! Passwords and HA1 values travel in [`Credential`], whose `Debug` output
 //! is redacted, and no error text ever contains them.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -310,7 +310,7 @@ pub struct Authenticator {
     lifetime: Duration,
     counter: AtomicU64,
     /// Highest `nc` seen per used nonce, keyed by the nonce's counter.
-    used: HashMap<u64, UsedNonce>,
+    used: BTreeMap<u64, UsedNonce>,
     max_tracked: usize,
     /// Nonces with a counter at or below this were evicted from `used`;
     /// they are treated as expired so that eviction cannot open a replay.
@@ -319,7 +319,6 @@ pub struct Authenticator {
 
 #[derive(Debug, Clone, Copy)]
 struct UsedNonce {
-    issued: u64,
     highest_nc: u32,
 }
 
@@ -368,7 +367,7 @@ impl Authenticator {
             opaque: String::new(),
             lifetime: Self::DEFAULT_LIFETIME,
             counter: AtomicU64::new(0),
-            used: HashMap::new(),
+            used: BTreeMap::new(),
             max_tracked: Self::DEFAULT_MAX_TRACKED,
             evicted_up_to: None,
         };
@@ -487,23 +486,20 @@ impl Authenticator {
             return Err(AuthError::Replay);
         }
         self.make_room(now);
-        self.used.insert(counter, UsedNonce { issued, highest_nc: nc });
+        self.used.insert(counter, UsedNonce { highest_nc: nc });
         Ok(())
     }
 
     /// Keeps the replay table within `max_tracked`: expired entries go
     /// first, then the oldest, raising the eviction floor.
-    fn make_room(&mut self, now: u64) {
-        if self.used.len() < self.max_tracked {
-            return;
-        }
-        let lifetime = self.lifetime.as_secs();
-        self.used.retain(|_, u| now.saturating_sub(u.issued) <= lifetime);
+    fn make_room(&mut self, _now: u64) {
+        // Counters grow with every nonce issued, so the smallest key is the
+        // oldest nonce (expired ones first): evicting it is O(log n), which
+        // keeps a full table cheap under a registration storm.
         while self.used.len() >= self.max_tracked {
-            let Some(&oldest) = self.used.keys().min() else {
+            let Some((oldest, _)) = self.used.pop_first() else {
                 break;
             };
-            self.used.remove(&oldest);
             self.evicted_up_to = Some(self.evicted_up_to.map_or(oldest, |e| e.max(oldest)));
         }
     }

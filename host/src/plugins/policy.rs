@@ -207,7 +207,7 @@ impl Policy {
         {
             return Ok(None);
         }
-        let plugin = Arc::new(prepare(&self.runtime, name, wasm, config, &hooks).await?);
+        let plugin = Arc::new(prepare(&self.runtime, name, wasm, config, Some(&hooks)).await?);
         for hook in &hooks {
             self.slots[hook.index()].current.store(Some(plugin.clone()));
         }
@@ -351,13 +351,14 @@ impl Policy {
     }
 }
 
-/// Compile `wasm`, ask it what it is and self-test every hook in `hooks`.
+/// Compile `wasm`, ask it what it is and self-test every hook in `hooks`
+/// (`None`: every hook the plugin says it serves).
 async fn prepare(
     runtime: &Arc<Runtime>,
     name: &str,
     wasm: Vec<u8>,
     config: String,
-    hooks: &[Hook],
+    hooks: Option<&[Hook]>,
 ) -> Result<Plugin, LoadError> {
     let rt = runtime.clone();
     let owned_name = name.to_string();
@@ -370,7 +371,8 @@ async fn prepare(
         hook: "meta.info".into(),
         error,
     })?;
-    for &hook in hooks {
+    let hooks = hooks.map_or_else(|| plugin.info.hooks.clone(), <[Hook]>::to_vec);
+    for hook in hooks {
         if !plugin.exports_hook(hook) || !plugin.info.hooks.contains(&hook) {
             return Err(LoadError::HookNotServed(hook));
         }
@@ -385,26 +387,7 @@ async fn prepare(
 /// Load and self-test a plugin file without serving it (`pbx plugins
 /// check`): every hook the plugin lists is exercised.
 pub async fn check_file(runtime: &Arc<Runtime>, wasm: Vec<u8>, config: String) -> Result<Plugin, LoadError> {
-    let mut plugin = {
-        let rt = runtime.clone();
-        tokio::task::spawn_blocking(move || rt.compile("check", &wasm, &config))
-            .await
-            .map_err(|e| LoadError::Compile(format!("compiler task failed: {e}")))??
-    };
-    plugin.describe().await.map_err(|error| LoadError::SelfTest {
-        hook: "meta.info".into(),
-        error,
-    })?;
-    for hook in plugin.info.hooks.clone() {
-        if !plugin.exports_hook(hook) {
-            return Err(LoadError::HookNotServed(hook));
-        }
-        self_test(&plugin, hook).await.map_err(|error| LoadError::SelfTest {
-            hook: hook.name().into(),
-            error,
-        })?;
-    }
-    Ok(plugin)
+    prepare(runtime, "check", wasm, config, None).await
 }
 
 /// One golden call per hook: it must answer, in time, well-formed.

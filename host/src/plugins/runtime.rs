@@ -248,6 +248,34 @@ struct Warm {
     store: Store<State>,
     instance: Instance,
     calls: u64,
+    guests: Guests,
+}
+
+/// The typed exports of one instance, looked up (and type-checked) on first
+/// use only: checking a record-heavy signature costs more than the call.
+#[derive(Default)]
+struct Guests {
+    meta: Option<meta::Guest>,
+    routing: Option<routing::Guest>,
+    security: Option<security::Guest>,
+    trunk_exceptions: Option<trunk_exceptions::Guest>,
+    certificates: Option<certificates::Guest>,
+    provisioning: Option<provisioning::Guest>,
+}
+
+/// The `$field` export of a warm instance, from its cache or looked up once.
+macro_rules! guest {
+    ($warm:expr, $field:ident, $idx:expr) => {{
+        let warm: &mut Warm = $warm;
+        match &warm.guests.$field {
+            Some(g) => g.clone(),
+            None => {
+                let g = $idx.load(&mut warm.store, &warm.instance)?;
+                warm.guests.$field = Some(g.clone());
+                g
+            }
+        }
+    }};
 }
 
 impl Plugin {
@@ -266,7 +294,7 @@ impl Plugin {
     pub(crate) async fn describe(&mut self) -> Result<(), CallError> {
         let idx = self.exports.meta.clone();
         let info = self
-            .invoke(async |store, instance| idx.load(&mut *store, instance)?.call_info(&mut *store).await)
+            .invoke(async |w| guest!(w, meta, idx).call_info(&mut w.store).await)
             .await?;
         if info.name.len() > 128 || info.version.len() > 64 {
             return Err(CallError::Malformed("meta.info: name or version too long".into()));
@@ -285,7 +313,7 @@ impl Plugin {
             .routing
             .as_ref()
             .ok_or(CallError::NotExported(Hook::Routing))?;
-        self.invoke(async |store, instance| idx.load(&mut *store, instance)?.call_route(&mut *store, call).await)
+        self.invoke(async |w| guest!(w, routing, idx).call_route(&mut w.store, call).await)
             .await
     }
 
@@ -299,12 +327,8 @@ impl Plugin {
             .security
             .as_ref()
             .ok_or(CallError::NotExported(Hook::Security))?;
-        self.invoke(async |store, instance| {
-            idx.load(&mut *store, instance)?
-                .call_check(&mut *store, call, leg)
-                .await
-        })
-        .await
+        self.invoke(async |w| guest!(w, security, idx).call_check(&mut w.store, call, leg).await)
+            .await
     }
 
     pub(crate) async fn is_exempt(&self, trunk: &str) -> Result<bool, CallError> {
@@ -313,9 +337,9 @@ impl Plugin {
             .trunk_exceptions
             .as_ref()
             .ok_or(CallError::NotExported(Hook::TrunkExceptions))?;
-        self.invoke(async |store, instance| {
-            idx.load(&mut *store, instance)?
-                .call_is_exempt(&mut *store, trunk)
+        self.invoke(async |w| {
+            guest!(w, trunk_exceptions, idx)
+                .call_is_exempt(&mut w.store, trunk)
                 .await
         })
         .await
@@ -327,7 +351,7 @@ impl Plugin {
             .certificates
             .as_ref()
             .ok_or(CallError::NotExported(Hook::Certificates))?;
-        self.invoke(async |store, instance| idx.load(&mut *store, instance)?.call_select(&mut *store, hello).await)
+        self.invoke(async |w| guest!(w, certificates, idx).call_select(&mut w.store, hello).await)
             .await
     }
 
@@ -337,20 +361,13 @@ impl Plugin {
             .provisioning
             .as_ref()
             .ok_or(CallError::NotExported(Hook::Provisioning))?;
-        self.invoke(async |store, instance| {
-            idx.load(&mut *store, instance)?
-                .call_password(&mut *store, request)
-                .await
-        })
-        .await
+        self.invoke(async |w| guest!(w, provisioning, idx).call_password(&mut w.store, request).await)
+            .await
     }
 
     /// Run `f` on a warm instance under the call limits. The instance goes
     /// back to the pool only if the call succeeded.
-    async fn invoke<R>(
-        &self,
-        f: impl AsyncFnOnce(&mut Store<State>, &Instance) -> wasmtime::Result<R>,
-    ) -> Result<R, CallError> {
+    async fn invoke<R>(&self, f: impl AsyncFnOnce(&mut Warm) -> wasmtime::Result<R>) -> Result<R, CallError> {
         let mut warm = match self.checkout() {
             Some(w) => w,
             None => self.instantiate().await?,
@@ -363,7 +380,7 @@ impl Plugin {
                 .map_err(|e| CallError::Instantiate(format!("{e:#}")))?;
         }
         warm.store.data_mut().log_budget = LOG_LINES_PER_CALL;
-        let result = f(&mut warm.store, &warm.instance).await;
+        let result = f(&mut warm).await;
         warm.calls += 1;
         match result {
             Ok(r) => {
@@ -421,6 +438,7 @@ impl Plugin {
             store,
             instance,
             calls: 0,
+            guests: Guests::default(),
         })
     }
 

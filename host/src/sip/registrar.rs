@@ -76,6 +76,35 @@ pub struct Registrar {
     guard: Guard,
     realms: Mutex<HashMap<String, Authenticator>>,
     bindings: Mutex<HashMap<Aor, Vec<BindingEntry>>>,
+    /// Binding changes on their way to the store (written by a background
+    /// thread, so a REGISTER never waits for the database).
+    persist: std::sync::mpsc::Sender<(Aor, Vec<Binding>)>,
+}
+
+/// Write binding changes to the store, coalescing bursts: of several
+/// changes to one address-of-record only the last is written.
+fn spawn_persister(store: Arc<dyn Store>) -> std::sync::mpsc::Sender<(Aor, Vec<Binding>)> {
+    let (tx, rx) = std::sync::mpsc::channel::<(Aor, Vec<Binding>)>();
+    let spawned = std::thread::Builder::new()
+        .name("registrar-store".into())
+        .spawn(move || {
+            while let Ok(first) = rx.recv() {
+                let mut batch: HashMap<Aor, Vec<Binding>> = HashMap::new();
+                batch.insert(first.0, first.1);
+                while let Ok((aor, rows)) = rx.try_recv() {
+                    batch.insert(aor, rows);
+                }
+                for ((domain, ext), rows) in batch {
+                    if let Err(e) = store.replace_bindings(&domain, &ext, &rows) {
+                        tracing::error!("saving registrations of {ext}@{domain}: {e}");
+                    }
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!("cannot start the registration writer, registrations will not survive a restart: {e}");
+    }
+    tx
 }
 
 impl Registrar {
@@ -105,6 +134,7 @@ impl Registrar {
             Err(e) => tracing::error!("cannot load saved registrations: {e}"),
         }
         Registrar {
+            persist: spawn_persister(store.clone()),
             store,
             config,
             guard: Guard::default(),
@@ -143,14 +173,6 @@ impl Registrar {
         let Some((domain, user)) = self.aor(req.to()) else {
             return reply(404, Some("Not a registrable address"));
         };
-        let extension = match self.store.extension(&domain, &user) {
-            Ok(e) => e,
-            Err(e) => {
-                tracing::error!("registrar store: {e}");
-                return reply(500, Some("Database unavailable"));
-            }
-        };
-
         // Digest authentication.
         let now = SystemTime::now();
         let credentials = req
@@ -163,6 +185,13 @@ impl Registrar {
                 self.failed(ip, source, &user, &domain, "unusable credentials");
             }
             return self.challenge(req, &domain, false);
+        };
+        let extension = match self.store.extension(&domain, &user) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::error!("registrar store: {e}");
+                return reply(500, Some("Database unavailable"));
+            }
         };
         // Unknown extensions are checked against a throwaway password so
         // the answer does not reveal whether the extension exists.
@@ -315,9 +344,7 @@ impl Registrar {
                 cseq: b.cseq,
             })
             .collect();
-        if let Err(e) = self.store.replace_bindings(&aor.0, &aor.1, &rows) {
-            tracing::error!("saving registrations of {}@{}: {e}", aor.1, aor.0);
-        }
+        let _ = self.persist.send((aor.clone(), rows));
     }
 
     /// The address-of-record of a To header: (domain, extension). A
