@@ -55,59 +55,10 @@ fn main() {
     rt.block_on(async {
         let connector = connector(&ca);
         // Persistent connections: 50 phones re-registering in a loop.
-        let (n, cpu, wall) = measure(pid, Duration::from_secs(5), |deadline| {
-            let connector = connector.clone();
-            async move {
-                let mut tasks = Vec::new();
-                for c in 0..50u32 {
-                    let connector = connector.clone();
-                    tasks.push(tokio::spawn(async move {
-                        let mut stream = connect(&connector, tls).await;
-                        let mut done = 0u64;
-                        let mut seq = 0u32;
-                        while Instant::now() < deadline {
-                            register(&mut stream, c % USERS, &mut seq).await;
-                            done += 1;
-                        }
-                        done
-                    }));
-                }
-                let mut total = 0;
-                for t in tasks {
-                    total += t.await.unwrap();
-                }
-                total
-            }
-        })
-        .await;
+        let (n, cpu, wall) = measure(pid, Duration::from_secs(5), load(&connector, tls, 50, false)).await;
         report("persistent_tls", n, cpu, wall);
-
         // A new TLS connection (full handshake) per registration.
-        let (n, cpu, wall) = measure(pid, Duration::from_secs(5), |deadline| {
-            let connector = connector.clone();
-            async move {
-                let mut tasks = Vec::new();
-                for c in 0..20u32 {
-                    let connector = connector.clone();
-                    tasks.push(tokio::spawn(async move {
-                        let mut done = 0u64;
-                        let mut seq = 0u32;
-                        while Instant::now() < deadline {
-                            let mut stream = connect(&connector, tls).await;
-                            register(&mut stream, (c + 100) % USERS, &mut seq).await;
-                            done += 1;
-                        }
-                        done
-                    }));
-                }
-                let mut total = 0;
-                for t in tasks {
-                    total += t.await.unwrap();
-                }
-                total
-            }
-        })
-        .await;
+        let (n, cpu, wall) = measure(pid, Duration::from_secs(5), load(&connector, tls, 20, true)).await;
         report("new_tls_connection_each", n, cpu, wall);
     });
     let rss = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -123,6 +74,43 @@ fn main() {
     drop(child.stdin.take());
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// `phones` concurrent clients registering until the deadline, over one
+/// connection each or (`reconnect`) a new connection per registration.
+fn load(
+    connector: &tokio_rustls::TlsConnector,
+    tls: SocketAddr,
+    phones: u32,
+    reconnect: bool,
+) -> impl FnOnce(Instant) -> std::pin::Pin<Box<dyn std::future::Future<Output = u64>>> {
+    let connector = connector.clone();
+    move |deadline| {
+        Box::pin(async move {
+            let mut tasks = Vec::new();
+            for c in 0..phones {
+                let connector = connector.clone();
+                tasks.push(tokio::spawn(async move {
+                    let user = (c + if reconnect { 100 } else { 0 }) % USERS;
+                    let mut stream = connect(&connector, tls).await;
+                    let (mut done, mut seq) = (0u64, 0u32);
+                    while Instant::now() < deadline {
+                        if reconnect && done > 0 {
+                            stream = connect(&connector, tls).await;
+                        }
+                        register(&mut stream, user, &mut seq).await;
+                        done += 1;
+                    }
+                    done
+                }));
+            }
+            let mut total = 0;
+            for t in tasks {
+                total += t.await.unwrap();
+            }
+            total
+        })
+    }
 }
 
 fn report(name: &str, n: u64, cpu: Duration, wall: Duration) {
