@@ -68,8 +68,10 @@ fn main() {
         let dial_plan = BUNDLE.iter().find(|p| p.hook == Hook::Routing).unwrap().wasm;
 
         // Compile time: a fresh runtime each time, so nothing is cached.
+        // (`PBX_BENCH_ROUTE_ONLY=1` skips to the decision loop, for profiling.)
+        let route_only = std::env::var_os("PBX_BENCH_ROUTE_ONLY").is_some();
         let mut compiles = Vec::new();
-        for i in 0..10 {
+        for i in 0..if route_only { 1 } else { 10 } {
             let runtime = Runtime::new(Limits::default()).unwrap();
             let bytes = variant(dial_plan, i);
             let t = Instant::now();
@@ -98,7 +100,7 @@ fn main() {
         for _ in 0..20_000 {
             std::hint::black_box(policy.route(&c).await);
         }
-        let n = 200_000;
+        let n = if route_only { 2_000_000 } else { 200_000 };
         let mut lat = Vec::with_capacity(n);
         for _ in 0..n {
             let t = Instant::now();
