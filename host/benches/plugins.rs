@@ -5,7 +5,7 @@
 //! `plugins <figure> <value> <unit>`.
 
 use pbx::bundle::BUNDLE;
-use pbx::plugins::types::{Call, Caller, Header, Transport};
+use pbx::plugins::types::{Call, Caller, Transport};
 use pbx::plugins::{Hook, Limits, Outcome, Policy, Runtime, Watcher};
 use std::time::{Duration, Instant};
 
@@ -22,11 +22,9 @@ fn call() -> Call {
         source_addr: "192.0.2.10:50611".into(),
         caller_srtp: true,
         headers: (0..8)
-            .map(|i| Header {
-                name: format!("X-Header-{i}"),
-                value: format!("value number {i}"),
-            })
-            .collect(),
+            .map(|i| format!("X-Header-{i}: value number {i}"))
+            .collect::<Vec<_>>()
+            .join("\r\n"),
     }
 }
 

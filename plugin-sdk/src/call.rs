@@ -60,11 +60,47 @@ impl Call {
     pub fn dialled(&self) -> Option<&str> {
         uri_user(&self.request_uri)
     }
+
+    /// The passed headers as (name, value) pairs.
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.headers
+            .split("\r\n")
+            .filter_map(|line| line.split_once(':'))
+            .map(|(n, v)| (n.trim(), v.trim()))
+    }
+
+    /// The first passed header called `name` (case-insensitive), if any.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn headers_block() {
+        let call = Call {
+            call_id: "c".into(),
+            request_uri: "sip:1@x".into(),
+            from_uri: "sip:2@x".into(),
+            from_display: None,
+            to_uri: "sip:1@x".into(),
+            domain: "x".into(),
+            caller: crate::Caller::Anonymous,
+            source_transport: crate::Transport::Udp,
+            source_addr: "127.0.0.1:5060".into(),
+            caller_srtp: false,
+            headers: "User-Agent: snom D785\r\nPriority: emergency".into(),
+        };
+        assert_eq!(call.header("user-agent"), Some("snom D785"));
+        assert_eq!(call.header("Priority"), Some("emergency"));
+        assert_eq!(call.header("Subject"), None);
+        assert_eq!(call.headers().count(), 2);
+    }
 
     #[test]
     fn user_and_host() {

@@ -32,7 +32,7 @@ pub use bindings::exports::pbx::policy::provisioning::{Decision as PasswordDecis
 pub use bindings::exports::pbx::policy::routing::Decision as Route;
 pub use bindings::exports::pbx::policy::security::{Leg, Verdict};
 pub use bindings::pbx::policy::host::Level;
-pub use bindings::pbx::policy::types::{Call, Caller, Header, Reject, Target, Transport, TrunkCall};
+pub use bindings::pbx::policy::types::{Call, Caller, Reject, Target, Transport, TrunkCall};
 pub use call::{uri_host, uri_is_sips, uri_user};
 pub use context::{config_json, log};
 

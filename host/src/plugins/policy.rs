@@ -403,7 +403,7 @@ async fn self_test(plugin: &Plugin, hook: Hook) -> Result<(), CallError> {
         source_transport: Transport::Tls,
         source_addr: "127.0.0.1:5061".into(),
         caller_srtp: true,
-        headers: vec![],
+        headers: String::new(),
     };
     match hook {
         Hook::Routing => plugin.route(&call).await.and_then(check_route).map(drop),

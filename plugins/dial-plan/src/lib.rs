@@ -151,7 +151,7 @@ mod tests {
             source_transport: Transport::Tls,
             source_addr: "127.0.0.1:5555".into(),
             caller_srtp: true,
-            headers: vec![],
+            headers: String::new(),
         }
     }
 

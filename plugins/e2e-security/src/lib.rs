@@ -80,7 +80,7 @@ mod tests {
             source_transport: Transport::Tls,
             source_addr: "[::1]:5061".into(),
             caller_srtp: true,
-            headers: vec![],
+            headers: String::new(),
         }
     }
 

@@ -44,7 +44,7 @@ pub fn call(ruri: &str) -> Call {
         source_transport: Transport::Tls,
         source_addr: "127.0.0.1:40000".into(),
         caller_srtp: true,
-        headers: vec![],
+        headers: String::new(),
     }
 }
 
