@@ -185,22 +185,8 @@ async fn register<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(s: &m
     s.write_all(msg(*seq, "").as_bytes()).await.unwrap();
     let challenge = read_response(s).await;
     assert!(challenge.starts_with("SIP/2.0 401"), "{challenge}");
-    let nonce = challenge
-        .split("nonce=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_string();
-    let opaque = challenge
-        .split("opaque=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_string();
+    let nonce = quoted_param(&challenge, "nonce");
+    let opaque = quoted_param(&challenge, "opaque");
     let ha1 = hex(&Md5::digest(format!("{user}:{DOMAIN}:pw-{user}")));
     let ha2 = hex(&Md5::digest(format!("REGISTER:sip:{DOMAIN}")));
     let response = hex(&Md5::digest(format!("{ha1}:{nonce}:00000001:c0ffee:auth:{ha2}")));
@@ -212,6 +198,12 @@ async fn register<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(s: &m
     s.write_all(msg(*seq, &auth).as_bytes()).await.unwrap();
     let ok = read_response(s).await;
     assert!(ok.starts_with("SIP/2.0 200"), "{ok}");
+}
+
+/// The value of `name="…"` in a challenge.
+fn quoted_param(challenge: &str, name: &str) -> String {
+    let start = challenge.find(&format!("{name}=\"")).expect("parameter present") + name.len() + 2;
+    challenge[start..].split('"').next().unwrap_or_default().to_string()
 }
 
 /// Read one body-less response.

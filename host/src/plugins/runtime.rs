@@ -10,7 +10,6 @@
 use super::bindings::{self, certificates, meta, provisioning, routing, security, trunk_exceptions};
 use super::state::{LOG_LINES_PER_CALL, State};
 use super::{CallError, Hook, LoadError};
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -124,7 +123,7 @@ impl Runtime {
             return Err(LoadError::NotWasm);
         }
         serde_json::from_str::<serde::de::IgnoredAny>(config).map_err(|e| LoadError::Config(e.to_string()))?;
-        let sha256 = hex(&Sha256::digest(wasm));
+        let sha256 = super::sha256_hex(wasm);
         let cached = self
             .compiled
             .lock()
@@ -485,10 +484,6 @@ fn classify(e: wasmtime::Error) -> CallError {
 fn first_line(s: &str) -> String {
     let line = s.lines().next().unwrap_or("");
     line.chars().take(300).collect()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl From<meta::Hook> for Hook {

@@ -231,6 +231,15 @@ impl Registrar {
         let now_secs = unix_now();
         let cseq = req.cseq().seq;
         let call_id = req.call_id().to_string();
+        // What a contact asks for: its own expires parameter, else the
+        // Expires header, else the default.
+        let asked_expires = |c: &pbx_sip::NameAddr| {
+            c.params
+                .value("expires")
+                .and_then(|v| v.trim().parse::<u32>().ok())
+                .or(header_expires)
+                .unwrap_or(self.config.default_expires)
+        };
         let current = {
             let mut map = self.bindings.lock().unwrap_or_else(|p| p.into_inner());
             let list = map.entry(aor.clone()).or_default();
@@ -244,12 +253,7 @@ impl Registrar {
                 }
                 Some(contacts) => {
                     for c in &contacts {
-                        let asked = c
-                            .params
-                            .value("expires")
-                            .and_then(|v| v.trim().parse::<u32>().ok())
-                            .or(header_expires)
-                            .unwrap_or(self.config.default_expires);
+                        let asked = asked_expires(c);
                         if asked != 0 && asked < self.config.min_expires {
                             let mut r = reply(423, None)?;
                             r.push_header(HeaderName::MIN_EXPIRES, &self.config.min_expires.to_string())
@@ -258,13 +262,7 @@ impl Registrar {
                         }
                     }
                     for c in contacts {
-                        let asked = c
-                            .params
-                            .value("expires")
-                            .and_then(|v| v.trim().parse::<u32>().ok())
-                            .or(header_expires)
-                            .unwrap_or(self.config.default_expires)
-                            .min(self.config.max_expires);
+                        let asked = asked_expires(&c).min(self.config.max_expires);
                         let contact = c.uri.to_string();
                         let instance = c.params.value("+sip.instance").map(str::to_string);
                         let reg_id = c.params.value("reg-id").and_then(|v| v.parse().ok());
