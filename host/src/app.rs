@@ -75,7 +75,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         },
     );
     let transport = TransportConfig::default();
-    let core = Core::new(registrar, transport, Arc::new(Flows::default()));
+    let calls = crate::calls::Calls::new(config.calls.clone()).context("starting the media relay")?;
+    let core = Core::new(registrar, transport, Arc::new(Flows::default()), calls, policy.clone());
     let limit = Arc::new(tokio::sync::Semaphore::new(transport.max_connections));
     let mut tasks = Vec::new();
     let mut listeners = Listeners::default();

@@ -1,9 +1,13 @@
 //! The PBX configuration file (`pbx.toml` in the data folder), parsed raw
 //! with serde and then validated into [`Config`].
 
+use crate::calls::{CallsConfig, EndpointConfig, MediaSetting, TrunkConfig};
 use crate::plugins::{Hook, Limits};
+use crate::sip::Proto;
+use pbx_srtp::Suite;
 use serde::Deserialize;
-use std::net::SocketAddr;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -42,6 +46,39 @@ security = "e2e-security"
 trunk-exceptions = "trunk-exceptions"
 certificates = "cert-per-domain"
 provisioning = "provisioning-password"
+
+[media]
+# Address the relay's RTP sockets bind to, and the address written into SDP
+# (default: the address the phone reached the PBX at).
+bind = "0.0.0.0"
+# advertise = "203.0.113.10"
+# RTP port range (RTP on even ports, RTCP on the next odd one).
+ports = [20000, 29999]
+# Relay worker threads.
+workers = 1
+# A call whose media stopped for this long is hung up (seconds).
+timeout_secs = 30
+# Record every call (WAV, caller left, callee right) into this folder;
+# per extension with [extensions."<ext>"] record = true.
+record = false
+recordings = "recordings"
+
+[calls]
+# An unanswered call is cancelled after this many seconds (480 to the caller).
+ring_timeout_secs = 60
+
+# Per-extension settings (key "<ext>" or "<ext>@<domain>"):
+# [extensions."101"]
+# srtp = "required"        # required | optional | off | auto (auto: SRTP over TLS, plain otherwise)
+# srtp_suites = ["AES_CM_128_HMAC_SHA1_32", "AES_CM_128_HMAC_SHA1_80"]   # offered to this phone, in order
+# record = true
+
+# Trunks (gateways). Calls from `address` are inbound calls of the trunk.
+# [trunks.pstn]
+# address = "192.0.2.1:5060"
+# transport = "udp"        # udp | tcp
+# srtp = "off"             # off | optional | required
+# domain = "localhost"     # the PBX domain inbound calls belong to
 "#;
 
 #[derive(Debug, Deserialize)]
@@ -51,6 +88,74 @@ struct RawConfig {
     sip: RawSip,
     #[serde(default)]
     plugins: RawPlugins,
+    #[serde(default)]
+    media: RawMedia,
+    #[serde(default)]
+    calls: RawCalls,
+    #[serde(default)]
+    extensions: BTreeMap<String, RawEndpoint>,
+    #[serde(default)]
+    trunks: BTreeMap<String, RawTrunk>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawMedia {
+    bind: String,
+    advertise: Option<String>,
+    ports: [u16; 2],
+    workers: usize,
+    timeout_secs: u64,
+    record: bool,
+    recordings: PathBuf,
+}
+
+impl Default for RawMedia {
+    fn default() -> Self {
+        RawMedia {
+            bind: "0.0.0.0".into(),
+            advertise: None,
+            ports: [20000, 29999],
+            workers: 1,
+            timeout_secs: 30,
+            record: false,
+            recordings: "recordings".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawCalls {
+    ring_timeout_secs: u64,
+}
+
+impl Default for RawCalls {
+    fn default() -> Self {
+        RawCalls { ring_timeout_secs: 60 }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawEndpoint {
+    srtp: Option<String>,
+    srtp_suites: Vec<String>,
+    record: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTrunk {
+    address: String,
+    #[serde(default)]
+    transport: Option<String>,
+    #[serde(default)]
+    srtp: Option<String>,
+    #[serde(default)]
+    srtp_suites: Vec<String>,
+    #[serde(default)]
+    domain: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -141,6 +246,8 @@ pub struct Config {
     pub limits: Limits,
     /// Plugin name per hook, in [`Hook::ALL`] order.
     pub hooks: [String; 5],
+    /// Calls, media, extensions' media settings and trunks.
+    pub calls: CallsConfig,
 }
 
 impl Config {
@@ -202,7 +309,9 @@ impl Config {
             }
             hooks[i] = name;
         }
+        let calls = calls_config(data_dir, &domain, raw.media, raw.calls, raw.extensions, raw.trunks)?;
         Ok(Config {
+            calls,
             data_dir: data_dir.to_path_buf(),
             plugins_dir: data_dir.join(p.dir),
             certs_dir: data_dir.join("certs"),
@@ -244,6 +353,102 @@ impl Config {
         }
         Ok(config)
     }
+}
+
+fn media_setting(what: &str, s: Option<&str>, default: MediaSetting) -> Result<MediaSetting, String> {
+    Ok(match s {
+        None => default,
+        Some("required") => MediaSetting::Required,
+        Some("optional") => MediaSetting::Optional,
+        Some("off") => MediaSetting::Off,
+        Some("auto") => MediaSetting::Auto,
+        Some(other) => return Err(format!("{what}: {other:?} is not required, optional, off or auto")),
+    })
+}
+
+fn suites(what: &str, names: &[String]) -> Result<Vec<Suite>, String> {
+    names
+        .iter()
+        .map(|n| Suite::from_sdes_name(n).map_err(|_| format!("{what}: {n:?} is not an SRTP suite")))
+        .collect()
+}
+
+fn calls_config(
+    data_dir: &Path,
+    domain: &str,
+    media: RawMedia,
+    calls: RawCalls,
+    extensions: BTreeMap<String, RawEndpoint>,
+    trunks: BTreeMap<String, RawTrunk>,
+) -> Result<CallsConfig, String> {
+    let ip = |what: &str, s: &str| -> Result<IpAddr, String> {
+        s.parse()
+            .map_err(|_| format!("media.{what}: {s:?} is not an IP address"))
+    };
+    let [port_min, port_max] = media.ports;
+    if port_min < 1024 || port_min >= port_max {
+        return Err("media.ports: need [low, high] with 1024 <= low < high".into());
+    }
+    if !(1..=64).contains(&media.workers) {
+        return Err("media.workers must be 1..=64".into());
+    }
+    let mut endpoints = BTreeMap::new();
+    for (key, e) in extensions {
+        let what = format!("extensions.{key:?}");
+        let key = if key.contains('@') {
+            key.to_ascii_lowercase()
+        } else {
+            format!("{key}@{domain}")
+        };
+        endpoints.insert(
+            key,
+            EndpointConfig {
+                srtp: media_setting(&format!("{what}.srtp"), e.srtp.as_deref(), MediaSetting::Auto)?,
+                suites: suites(&format!("{what}.srtp_suites"), &e.srtp_suites)?,
+                record: e.record,
+            },
+        );
+    }
+    let mut trunk_list = Vec::new();
+    for (name, t) in trunks {
+        let what = format!("trunks.{name}");
+        let address: SocketAddr = t
+            .address
+            .parse()
+            .map_err(|_| format!("{what}.address: {:?} is not an address:port", t.address))?;
+        let transport = match t.transport.as_deref().unwrap_or("udp") {
+            "udp" => Proto::Udp,
+            "tcp" => Proto::Tcp,
+            other => return Err(format!("{what}.transport: {other:?} is not udp or tcp")),
+        };
+        let srtp = media_setting(&format!("{what}.srtp"), t.srtp.as_deref(), MediaSetting::Off)?;
+        if srtp == MediaSetting::Auto {
+            return Err(format!(
+                "{what}.srtp: auto is for extensions; use off, optional or required"
+            ));
+        }
+        trunk_list.push(TrunkConfig {
+            name,
+            address,
+            transport,
+            srtp,
+            suites: suites(&format!("{what}.srtp_suites"), &t.srtp_suites)?,
+            domain: t.domain.map_or_else(|| domain.to_string(), |d| d.to_ascii_lowercase()),
+        });
+    }
+    Ok(CallsConfig {
+        media_bind: ip("bind", &media.bind)?,
+        media_advertise: media.advertise.as_deref().map(|a| ip("advertise", a)).transpose()?,
+        port_min,
+        port_max,
+        workers: media.workers,
+        media_timeout: Duration::from_secs(media.timeout_secs.clamp(1, 3600)),
+        record_all: media.record,
+        recordings_dir: data_dir.join(media.recordings),
+        ring_timeout: Duration::from_secs(calls.ring_timeout_secs.clamp(1, 600)),
+        endpoints,
+        trunks: trunk_list,
+    })
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@
 pub mod admin;
 pub mod app;
 pub mod bundle;
+pub mod calls;
 pub mod config;
 pub mod plugins;
 pub mod sip;

@@ -41,16 +41,28 @@ pub const DOMAIN: &str = "example.test";
 impl TestPbx {
     /// Start a PBX for [`DOMAIN`] with `extensions` (extension, password).
     pub async fn start(extensions: &[(&str, &str)]) -> TestPbx {
+        Self::start_with(extensions, "", &[]).await
+    }
+
+    /// Start a PBX with `extra` appended to its `pbx.toml` right after
+    /// `[media]` (so leading keys are media settings, then e.g. `[trunks]`
+    /// tables) and plugin configurations written before it starts
+    /// (`("dial-plan", "{...}")` becomes `plugins/dial-plan.json`).
+    pub async fn start_with(extensions: &[(&str, &str)], extra: &str, plugin_configs: &[(&str, &str)]) -> TestPbx {
         let dir = tempdir();
         let data = dir.path().join("data");
-        std::fs::create_dir_all(&data).unwrap();
+        std::fs::create_dir_all(data.join("plugins")).unwrap();
         std::fs::write(
             data.join("pbx.toml"),
             format!(
-                "[sip]\ndomain = \"{DOMAIN}\"\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\ntls = [\"127.0.0.1:0\"]\nmin_expires = 2\n"
+                "[sip]\ndomain = \"{DOMAIN}\"\nudp = [\"127.0.0.1:0\"]\ntcp = [\"127.0.0.1:0\"]\ntls = [\"127.0.0.1:0\"]\nmin_expires = 2\n\
+                 [media]\nbind = \"127.0.0.1\"\n{extra}"
             ),
         )
         .unwrap();
+        for (name, json) in plugin_configs {
+            std::fs::write(data.join("plugins").join(format!("{name}.json")), json).unwrap();
+        }
         let config = pbx::config::Config::load_or_init(&data).unwrap();
         let running = pbx::app::start(config).await.unwrap();
         for (ext, pw) in extensions {
@@ -147,15 +159,30 @@ pub fn sipp_spawn(
     target: SocketAddr,
     extra: &[String],
 ) -> tokio::task::JoinHandle<Output> {
-    require("sipp", "sip-tester");
     let port = free_port(transport == "u1");
+    let mut extra_with_port = vec!["-p".to_string(), port.to_string()];
+    extra_with_port.extend(extra.iter().cloned());
+    sipp_task(scenario, transport, target, &extra_with_port)
+}
+
+/// Run a sipp scenario whose `extra` arguments name its own port (`-p`),
+/// e.g. to play a trunk at a configured address; returns its output.
+pub async fn sipp_at(scenario: &Path, transport: &str, target: SocketAddr, extra: &[String]) -> Output {
+    sipp_task(scenario, transport, target, extra).await.expect("sipp task")
+}
+
+fn sipp_task(
+    scenario: &Path,
+    transport: &str,
+    target: SocketAddr,
+    extra: &[String],
+) -> tokio::task::JoinHandle<Output> {
+    require("sipp", "sip-tester");
     let mut args: Vec<String> = vec![
         "-sf".into(),
         scenario.display().to_string(),
         "-i".into(),
         "127.0.0.1".into(),
-        "-p".into(),
-        port.to_string(),
         "-t".into(),
         transport.into(),
         "-nostdin".into(),
@@ -176,4 +203,222 @@ pub fn sipp_spawn(
             .output()
             .expect("running sipp")
     })
+}
+
+/// How a [`Baresip`] phone is set up.
+#[derive(Debug, Clone)]
+pub struct PhoneConfig {
+    /// Extension and password.
+    pub user: String,
+    /// Its password.
+    pub password: String,
+    /// `tls` (SRTP required) or `udp` (plain RTP).
+    pub transport: &'static str,
+    /// baresip `mediaenc` (`srtp-mand`), or none.
+    pub mediaenc: Option<&'static str>,
+    /// `auto` answers at once, `manual` rings until told.
+    pub answermode: &'static str,
+    /// The tone it sends (Hz).
+    pub tone: u32,
+    /// Registration interval (seconds).
+    pub regint: u32,
+}
+
+impl PhoneConfig {
+    /// A TLS phone with mandatory SRTP that answers at once.
+    pub fn tls(user: &str, password: &str) -> PhoneConfig {
+        PhoneConfig {
+            user: user.into(),
+            password: password.into(),
+            transport: "tls",
+            mediaenc: Some("srtp-mand"),
+            answermode: "auto",
+            tone: 1000,
+            regint: 300,
+        }
+    }
+}
+
+/// A baresip phone registered to a [`TestPbx`], with a control port;
+/// killed on drop. Its received audio lands in `rec/dump-*-dec.wav`.
+pub struct Baresip {
+    child: std::process::Child,
+    /// The ctrl_tcp port.
+    pub ctrl: u16,
+    log: PathBuf,
+    /// Where baresip's `sndfile` module writes its WAV dumps.
+    pub rec: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Baresip {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Distinct RTP port ranges for the phones of one test process.
+fn rtp_range() -> String {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed) % 100;
+    let lo = 40_000 + n * 100;
+    format!("{lo}-{}", lo + 99)
+}
+
+impl Baresip {
+    /// Start a phone for `cfg` against `pbx` (over its TLS or UDP port).
+    pub fn start(pbx: &TestPbx, cfg: &PhoneConfig) -> Baresip {
+        require("baresip", "baresip");
+        let dir = tempdir();
+        let conf = dir.path().join("conf");
+        // baresip wants one PEM with certificate and key.
+        let certs = pbx.data.join("certs").join(DOMAIN);
+        let mut pem = std::fs::read(certs.join("cert.pem")).unwrap();
+        pem.extend(std::fs::read(certs.join("key.pem")).unwrap());
+        let cert = dir.path().join("client.pem");
+        std::fs::write(&cert, pem).unwrap();
+        let ctrl = free_port(false);
+        let sip = free_port(false);
+        let (aor, outbound) = match cfg.transport {
+            "tls" => (
+                format!("<sip:{}@{DOMAIN};transport=tls>", cfg.user),
+                format!("sip:{};transport=tls", pbx.tls()),
+            ),
+            _ => (format!("<sip:{}@{DOMAIN}>", cfg.user), format!("sip:{}", pbx.udp())),
+        };
+        let mediaenc = cfg.mediaenc.map(|m| format!(";mediaenc={m}")).unwrap_or_default();
+        let account = format!(
+            "{aor};auth_user={user};auth_pass={pw};outbound=\"{outbound}\";regint={regint}{mediaenc};answermode={answer};audio_codecs=PCMU",
+            user = cfg.user,
+            pw = cfg.password,
+            regint = cfg.regint,
+            answer = cfg.answermode,
+        );
+        let rec = dir.path().join("rec");
+        let status = Command::new("bash")
+            .arg(shared_dir().join("peers/baresip/mkconf.sh"))
+            .arg(&conf)
+            .env("SIP_PORT", sip.to_string())
+            .env("RTP_PORTS", rtp_range())
+            .env("CTRL_PORT", ctrl.to_string())
+            .env("AUSRC", format!("ausine,{}", cfg.tone))
+            .env("REC_DIR", &rec)
+            .env("CERT", &cert)
+            .env("CAFILE", pbx.data.join("certs").join(pbx::tls::DEV_CA_FILE))
+            .env("ACCOUNT", account)
+            .status()
+            .unwrap();
+        assert!(status.success(), "mkconf.sh failed");
+        let log = dir.path().join("baresip.log");
+        let child = Command::new("timeout")
+            .args(["-k", "2", "150", "baresip", "-4", "-s", "-v", "-f"])
+            .arg(&conf)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        Baresip {
+            child,
+            ctrl,
+            log,
+            rec,
+            _dir: dir,
+        }
+    }
+
+    /// Run `bctl.py` steps against this phone (blocking; at most 60 s).
+    pub fn ctl(&self, steps: &[&str]) -> (bool, String) {
+        let mut args = vec![
+            shared_dir().join("peers/baresip/bctl.py").display().to_string(),
+            "--port".into(),
+            self.ctrl.to_string(),
+        ];
+        args.extend(steps.iter().map(|s| s.to_string()));
+        let out = run_with_timeout(60, "python3", &args);
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    }
+
+    /// [`Self::ctl`] on a blocking thread, for steps that must run while
+    /// another phone acts (events reach only connected control clients).
+    pub fn ctl_spawn(&self, steps: &[&str]) -> tokio::task::JoinHandle<(bool, String)> {
+        let ctrl = self.ctrl;
+        let steps: Vec<String> = steps.iter().map(|s| s.to_string()).collect();
+        tokio::task::spawn_blocking(move || {
+            let mut args = vec![
+                shared_dir().join("peers/baresip/bctl.py").display().to_string(),
+                "--port".into(),
+                ctrl.to_string(),
+            ];
+            args.extend(steps);
+            let out = run_with_timeout(60, "python3", &args);
+            (
+                out.status.success(),
+                format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                ),
+            )
+        })
+    }
+
+    /// Wait (bounded) until the phone reports its registration OK.
+    pub fn registered(&self) {
+        let (ok, out) = self.ctl(&["poll:reginfo|\\bOK\\b|20"]);
+        assert!(ok, "baresip did not register: {out}\n{}", self.log());
+    }
+
+    /// Its log (SIP messages in clear, `-s`).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The WAV files of received audio (`dump-*-dec.wav`).
+    pub fn received_wavs(&self) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(&self.rec)
+            .map(|d| {
+                d.filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.to_string_lossy().ends_with("-dec.wav"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+}
+
+/// Check with `../shared/peers/wavtone.py` that `wav`'s main tone is
+/// `freq` Hz for at least `min_secs`; returns its report on failure.
+pub fn wav_has_tone(wav: &Path, freq: u32, min_secs: f32) -> Result<(), String> {
+    let out = run_with_timeout(
+        30,
+        "python3",
+        &[
+            shared_dir().join("peers/wavtone.py").display().to_string(),
+            wav.display().to_string(),
+            "--freq".into(),
+            freq.to_string(),
+            "--min-secs".into(),
+            min_secs.to_string(),
+        ],
+    );
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
 }

@@ -2,6 +2,8 @@
 
 use super::registrar::{BindingEntry, Registrar};
 use super::transport::{FlowId, Flows, Proto, Source, TransportConfig};
+use crate::calls::Calls;
+use crate::plugins::Policy;
 use pbx_sip::response::{bad_request, fill_received, response_to};
 use pbx_sip::{HeaderName, Message, Method, ParseConfig, Request};
 use std::collections::HashMap;
@@ -53,6 +55,10 @@ pub struct Core {
     udp: Mutex<HashMap<SocketAddr, Arc<UdpSocket>>>,
     /// OPTIONS sent to registered phones, by Call-ID.
     qualifying: Mutex<HashMap<String, (String, Instant)>>,
+    /// The calls (B2BUA) and their media relay.
+    pub calls: Calls,
+    /// The policy plugins.
+    pub policy: Arc<Policy>,
 }
 
 /// Why a request could not be sent to a registered phone.
@@ -70,8 +76,16 @@ pub enum SendError {
 
 impl Core {
     /// A core with `registrar`.
-    pub fn new(registrar: Registrar, transport: TransportConfig, flows: Arc<Flows>) -> Arc<Core> {
+    pub fn new(
+        registrar: Registrar,
+        transport: TransportConfig,
+        flows: Arc<Flows>,
+        calls: Calls,
+        policy: Arc<Policy>,
+    ) -> Arc<Core> {
         Arc::new(Core {
+            calls,
+            policy,
             flows,
             registrar,
             counters: Counters::default(),
@@ -87,10 +101,13 @@ impl Core {
 
     /// Handle one message; returns the response to send back the way it
     /// came, if any.
-    pub async fn handle(&self, bytes: &[u8], source: &Source) -> Option<Vec<u8>> {
+    pub async fn handle(self: &Arc<Self>, bytes: &[u8], source: &Source) -> Option<Vec<u8>> {
         let request = match Message::parse(bytes, &self.parse) {
             Ok(Message::Request(r)) => r,
             Ok(Message::Response(r)) => {
+                let Err(r) = self.calls.on_response(r) else {
+                    return None;
+                };
                 let asked = self
                     .qualifying
                     .lock()
@@ -137,11 +154,14 @@ impl Core {
         reply
     }
 
-    async fn dispatch(&self, mut request: Request, source: &Source) -> Option<Vec<u8>> {
+    async fn dispatch(self: &Arc<Self>, mut request: Request, source: &Source) -> Option<Vec<u8>> {
         fill_received(&mut request, source.remote);
         let method = request.method().clone();
+        let in_dialog = request.to().tag().is_some() && self.calls.knows(request.call_id());
         let response = match method {
             Method::Register => self.registrar.register(&request, source).await,
+            Method::Invite | Method::Ack | Method::Cancel | Method::Bye => Calls::on_request(self, request, source),
+            Method::Options if in_dialog => Calls::on_request(self, request, source),
             Method::Options => {
                 let mut r = response_to(&request, 200, None).ok()?;
                 r.push_header(HeaderName::ALLOW, ALLOW).ok()?;
@@ -149,7 +169,6 @@ impl Core {
                 r.push_header(HeaderName::SUPPORTED, "outbound, path").ok()?;
                 Some(r)
             }
-            Method::Ack => None,
             _ => {
                 let mut r = response_to(&request, 501, None).ok()?;
                 r.push_header(HeaderName::ALLOW, ALLOW).ok()?;
@@ -175,26 +194,48 @@ impl Core {
     /// flow for TCP and TLS (never a new connection, which NAT would
     /// block), from the socket it registered to for UDP.
     pub async fn send_to_binding(&self, binding: &BindingEntry, bytes: Vec<u8>) -> Result<(), SendError> {
-        match binding.source.proto {
+        self.send(&binding.source, bytes).await
+    }
+
+    /// Send `bytes` back the way `dest` came: over its flow for TCP and
+    /// TLS, from the UDP socket it arrived at for UDP.
+    pub async fn send(&self, dest: &Source, bytes: Vec<u8>) -> Result<(), SendError> {
+        match dest.proto {
             Proto::Udp => {
                 let socket = self
                     .udp
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
-                    .get(&binding.source.local)
+                    .get(&dest.local)
                     .cloned();
                 let socket = socket.ok_or(SendError::NoSocket)?;
                 socket
-                    .send_to(&bytes, binding.source.remote)
+                    .send_to(&bytes, dest.remote)
                     .await
                     .map_err(|_| SendError::NoSocket)?;
                 Ok(())
             }
-            Proto::Tcp | Proto::Tls => match binding.source.flow {
+            Proto::Tcp | Proto::Tls => match dest.flow {
                 Some(flow) if self.flows.send(flow, bytes) => Ok(()),
                 _ => Err(SendError::FlowGone),
             },
         }
+    }
+
+    /// A UDP "source" toward `remote` (a trunk): one of our UDP sockets of
+    /// the same address family.
+    pub fn udp_source(&self, remote: SocketAddr) -> Option<Source> {
+        let udp = self.udp.lock().unwrap_or_else(|p| p.into_inner());
+        let local = udp
+            .keys()
+            .filter(|l| l.is_ipv4() == remote.is_ipv4())
+            .min_by_key(|l| (l.ip().is_loopback() != remote.ip().is_loopback(), l.port()))?;
+        Some(Source {
+            proto: Proto::Udp,
+            remote,
+            local: *local,
+            flow: None,
+        })
     }
 
     /// Send an OPTIONS to every binding of `extension@domain` (a "qualify":

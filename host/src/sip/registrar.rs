@@ -69,6 +69,26 @@ pub struct BindingEntry {
 
 type Aor = (String, String);
 
+/// Which digest challenge a request gets: `401`/`WWW-Authenticate` from a
+/// registrar, `407`/`Proxy-Authenticate` for calls (RFC 3261 §22.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Challenge {
+    /// REGISTER: `401`, credentials in `Authorization`.
+    Www,
+    /// INVITE and other requests to the PBX: `407`, credentials in
+    /// `Proxy-Authorization`.
+    Proxy,
+}
+
+impl Challenge {
+    fn credentials_header(self) -> HeaderName {
+        match self {
+            Challenge::Www => HeaderName::AUTHORIZATION,
+            Challenge::Proxy => HeaderName::PROXY_AUTHORIZATION,
+        }
+    }
+}
+
 /// The registrar.
 pub struct Registrar {
     store: Arc<dyn Store>,
@@ -166,56 +186,11 @@ impl Registrar {
     /// Handle a REGISTER.
     pub async fn register(&self, req: &Request, source: &Source) -> Option<Response> {
         let reply = |code: u16, reason: Option<&str>| response_to(req, code, reason).ok();
-        let ip = source.remote.ip();
-        if self.guard.is_blocked(ip, Instant::now()) {
-            return reply(403, Some("Too many failed authentication attempts"));
-        }
         let Some((domain, user)) = self.aor(req.to()) else {
             return reply(404, Some("Not a registrable address"));
         };
-        // Digest authentication.
-        let now = SystemTime::now();
-        let credentials = req
-            .headers()
-            .get_all(&HeaderName::AUTHORIZATION)
-            .filter_map(|v| DigestResponse::parse(v).ok())
-            .find(|d| d.realm.eq_ignore_ascii_case(&domain));
-        let Some(credentials) = credentials else {
-            if req.headers().contains(&HeaderName::AUTHORIZATION) {
-                self.failed(ip, source, &user, &domain, "unusable credentials");
-            }
-            return self.challenge(req, &domain, false);
-        };
-        let extension = match self.store.extension(&domain, &user) {
-            Ok(e) => e,
-            Err(e) => {
-                tracing::error!("registrar store: {e}");
-                return reply(500, Some("Database unavailable"));
-            }
-        };
-        // Unknown extensions are checked against a throwaway password so
-        // the answer does not reveal whether the extension exists.
-        let password = extension
-            .as_ref()
-            .map_or_else(crate::store::random_password, |e| e.password.clone());
-        let verdict = {
-            let mut realms = self.realms.lock().unwrap_or_else(|p| p.into_inner());
-            match realm(&mut realms, &domain) {
-                Some(auth) => auth.verify(&credentials, req.method(), &Credential::Password(password), now),
-                None => return reply(500, Some("No randomness for nonces")),
-            }
-        };
-        match verdict {
-            Ok(()) if credentials.username == user && extension.is_some() => {}
-            Err(AuthError::StaleNonce) => return self.challenge(req, &domain, true),
-            Err(AuthError::InvalidNonce | AuthError::OpaqueMismatch) => {
-                self.failed(ip, source, &user, &domain, "nonce not ours");
-                return self.challenge(req, &domain, false);
-            }
-            _ => {
-                self.failed(ip, source, &user, &domain, "wrong credentials");
-                return reply(403, Some("Forbidden"));
-            }
+        if let Err(reply) = self.authenticate(req, source, &domain, &user, Challenge::Www) {
+            return reply;
         }
 
         // Update the bindings.
@@ -308,14 +283,79 @@ impl Registrar {
         Some(ok)
     }
 
-    /// A 401 with SHA-256 and MD5 challenges.
-    fn challenge(&self, req: &Request, domain: &str, stale: bool) -> Option<Response> {
-        let mut r = response_to(req, 401, None).ok()?;
+    /// Digest authentication of `req` as `user@domain`: `Ok` when its
+    /// credentials are right, else the response to send (a challenge, `403`
+    /// or `500`). REGISTER is challenged with `401`, calls with `407`.
+    pub fn authenticate(
+        &self,
+        req: &Request,
+        source: &Source,
+        domain: &str,
+        user: &str,
+        kind: Challenge,
+    ) -> Result<(), Option<Response>> {
+        let reply = |code: u16, reason: Option<&str>| response_to(req, code, reason).ok();
+        let ip = source.remote.ip();
+        if self.guard.is_blocked(ip, Instant::now()) {
+            return Err(reply(403, Some("Too many failed authentication attempts")));
+        }
+        let now = SystemTime::now();
+        let credentials = req
+            .headers()
+            .get_all(&kind.credentials_header())
+            .filter_map(|v| DigestResponse::parse(v).ok())
+            .find(|d| d.realm.eq_ignore_ascii_case(domain));
+        let Some(credentials) = credentials else {
+            if req.headers().contains(&kind.credentials_header()) {
+                self.failed(ip, source, user, domain, "unusable credentials");
+            }
+            return Err(self.challenge(req, domain, false, kind));
+        };
+        let extension = match self.store.extension(domain, user) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::error!("registrar store: {e}");
+                return Err(reply(500, Some("Database unavailable")));
+            }
+        };
+        // Unknown extensions are checked against a throwaway password so
+        // the answer does not reveal whether the extension exists.
+        let password = extension
+            .as_ref()
+            .map_or_else(crate::store::random_password, |e| e.password.clone());
+        let verdict = {
+            let mut realms = self.realms.lock().unwrap_or_else(|p| p.into_inner());
+            match realm(&mut realms, domain) {
+                Some(auth) => auth.verify(&credentials, req.method(), &Credential::Password(password), now),
+                None => return Err(reply(500, Some("No randomness for nonces"))),
+            }
+        };
+        match verdict {
+            Ok(()) if credentials.username == user && extension.is_some() => Ok(()),
+            Err(AuthError::StaleNonce) => Err(self.challenge(req, domain, true, kind)),
+            Err(AuthError::InvalidNonce | AuthError::OpaqueMismatch) => {
+                self.failed(ip, source, user, domain, "nonce not ours");
+                Err(self.challenge(req, domain, false, kind))
+            }
+            _ => {
+                self.failed(ip, source, user, domain, "wrong credentials");
+                Err(reply(403, Some("Forbidden")))
+            }
+        }
+    }
+
+    /// A `401` (or `407`) with the configured digest challenges.
+    fn challenge(&self, req: &Request, domain: &str, stale: bool, kind: Challenge) -> Option<Response> {
+        let (status, header) = match kind {
+            Challenge::Www => (401, HeaderName::WWW_AUTHENTICATE),
+            Challenge::Proxy => (407, HeaderName::PROXY_AUTHENTICATE),
+        };
+        let mut r = response_to(req, status, None).ok()?;
         let mut realms = self.realms.lock().unwrap_or_else(|p| p.into_inner());
         let auth = realm(&mut realms, domain)?;
         let now = SystemTime::now();
         for c in self.config.algorithms.iter().map(|a| auth.challenge(*a, stale, now)) {
-            r.push_header(HeaderName::WWW_AUTHENTICATE, &c.to_string()).ok()?;
+            r.push_header(header.clone(), &c.to_string()).ok()?;
         }
         Some(r)
     }
@@ -347,7 +387,7 @@ impl Registrar {
 
     /// The address-of-record of a To header: (domain, extension). A
     /// REGISTER to an IP address belongs to the default domain.
-    fn aor(&self, to: &pbx_sip::NameAddr) -> Option<(String, String)> {
+    pub fn aor(&self, to: &pbx_sip::NameAddr) -> Option<(String, String)> {
         let Uri::Sip(uri) = &to.uri else { return None };
         let user = uri.user.clone().filter(|u| !u.is_empty() && u.len() <= 64)?;
         let domain = match &uri.host {

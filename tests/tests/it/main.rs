@@ -1,5 +1,6 @@
 //! End-to-end tests. One binary, one module per theme.
 
+mod calls;
 mod plugin_defaults;
 mod plugin_limits;
 mod plugin_reload;

@@ -2,7 +2,7 @@
 //! bad input; brute-force protection.
 
 use pbx::sip::Proto;
-use pbx_tests::{DOMAIN, TestPbx, require, run_with_timeout, shared_dir, sipp_spawn, tempdir};
+use pbx_tests::{Baresip, DOMAIN, PhoneConfig, TestPbx, shared_dir, sipp_spawn};
 use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
 
@@ -203,89 +203,22 @@ async fn a_half_sent_message_is_cut_off_without_affecting_others() {
     assert_eq!(n, 0);
 }
 
-/// A baresip instance with a control port, killed on drop.
-struct Baresip {
-    child: std::process::Child,
-    ctrl: u16,
-    log: std::path::PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Baresip {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Baresip {
-    fn start(pbx: &TestPbx, user: &str, password: &str, regint: u32) -> Baresip {
-        require("baresip", "baresip");
-        let dir = tempdir();
-        let conf = dir.path().join("conf");
-        // baresip wants one PEM with certificate and key.
-        let certs = pbx.data.join("certs").join(DOMAIN);
-        let mut pem = std::fs::read(certs.join("cert.pem")).unwrap();
-        pem.extend(std::fs::read(certs.join("key.pem")).unwrap());
-        let cert = dir.path().join("client.pem");
-        std::fs::write(&cert, pem).unwrap();
-        let ctrl = pbx_tests::free_port(false);
-        let sip = pbx_tests::free_port(false);
-        let account = format!(
-            "<sip:{user}@{DOMAIN};transport=tls>;auth_user={user};auth_pass={password};outbound=\"sip:{};transport=tls\";regint={regint};mediaenc=srtp-mand;answermode=auto;audio_codecs=PCMU",
-            pbx.tls()
-        );
-        let status = std::process::Command::new("bash")
-            .arg(shared_dir().join("peers/baresip/mkconf.sh"))
-            .arg(&conf)
-            .env("SIP_PORT", sip.to_string())
-            .env("RTP_PORTS", "40000-40999")
-            .env("CTRL_PORT", ctrl.to_string())
-            .env("CERT", &cert)
-            .env("CAFILE", pbx.data.join("certs").join(pbx::tls::DEV_CA_FILE))
-            .env("ACCOUNT", account)
-            .status()
-            .unwrap();
-        assert!(status.success(), "mkconf.sh failed");
-        let log = dir.path().join("baresip.log");
-        let child = std::process::Command::new("timeout")
-            .args(["-k", "2", "120", "baresip", "-4", "-s", "-v", "-f"])
-            .arg(&conf)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::fs::File::create(&log).unwrap())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        Baresip {
-            child,
-            ctrl,
-            log,
-            _dir: dir,
-        }
-    }
-
-    /// Run bctl.py steps against this instance.
-    fn ctl(&self, steps: &[&str]) -> (bool, String) {
-        let mut args = vec![
-            shared_dir().join("peers/baresip/bctl.py").display().to_string(),
-            "--port".into(),
-            self.ctrl.to_string(),
-        ];
-        args.extend(steps.iter().map(|s| s.to_string()));
-        let out = run_with_timeout(40, "python3", &args);
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
+/// A TLS phone with SRTP registering every `regint` seconds.
+fn tls_phone(pbx: &TestPbx, user: &str, password: &str, regint: u32) -> Baresip {
+    Baresip::start(
+        pbx,
+        &PhoneConfig {
+            regint,
+            ..PhoneConfig::tls(user, password)
+        },
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn baresip_registers_over_tls_reregisters_and_unregisters() {
     let pbx = pbx_with(&[("100".into(), "tls-secret-100".into())]).await;
     // A short registration interval, so the phone re-registers within seconds.
-    let phone = Baresip::start(&pbx, "100", "tls-secret-100", 4);
+    let phone = tls_phone(&pbx, "100", "tls-secret-100", 4);
     let reg = tokio::task::block_in_place(|| phone.ctl(&["poll:reginfo|\\bOK\\b|20"]));
     assert!(reg.0, "baresip did not register: {}\n{}", reg.1, phone.log());
     let bindings = pbx.running.sip.registrar.lookup(DOMAIN, "100");
@@ -347,7 +280,7 @@ async fn baresip_registers_over_tls_reregisters_and_unregisters() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn baresip_with_a_wrong_password_is_refused() {
     let pbx = pbx_with(&[("100".into(), "the-right-one".into())]).await;
-    let phone = Baresip::start(&pbx, "100", "a-wrong-one", 300);
+    let phone = tls_phone(&pbx, "100", "a-wrong-one", 300);
     eventually("the 403 at the phone", || phone.log().contains("SIP/2.0 403 Forbidden")).await;
     assert!(pbx.running.sip.registrar.lookup(DOMAIN, "100").is_empty());
 }

@@ -181,6 +181,23 @@ fn single<'a>(headers: &'a Headers, name: &'a HeaderName, label: &'static str) -
 
 macro_rules! common_accessors {
     () => {
+        /// The Contact entries; `Ok(None)` for `Contact: *` (RFC 3261 §10.2.2).
+        ///
+        /// # Errors
+        ///
+        /// [`ParseError::BadHeader`] if an entry does not parse.
+        pub fn contacts(&self) -> Result<Option<Vec<NameAddr>>, ParseError> {
+            let values: Vec<&str> = self.headers.values(&HeaderName::CONTACT).collect();
+            if values == ["*"] {
+                return Ok(None);
+            }
+            values
+                .iter()
+                .map(|v| v.parse().map_err(|_| ParseError::BadHeader("Contact")))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some)
+        }
+
         /// All headers, in order, with raw values.
         pub fn headers(&self) -> &Headers {
             &self.headers
@@ -342,23 +359,6 @@ impl Request {
     /// The Max-Forwards value, if present and numeric.
     pub fn max_forwards(&self) -> Option<u32> {
         self.headers.get(&HeaderName::MAX_FORWARDS)?.parse().ok()
-    }
-
-    /// The Contact entries; `Ok(None)` for `Contact: *` (RFC 3261 §10.2.2).
-    ///
-    /// # Errors
-    ///
-    /// [`ParseError::BadHeader`] if an entry does not parse.
-    pub fn contacts(&self) -> Result<Option<Vec<NameAddr>>, ParseError> {
-        let values: Vec<&str> = self.headers.values(&HeaderName::CONTACT).collect();
-        if values == ["*"] {
-            return Ok(None);
-        }
-        values
-            .iter()
-            .map(|v| v.parse().map_err(|_| ParseError::BadHeader("Contact")))
-            .collect::<Result<Vec<_>, _>>()
-            .map(Some)
     }
 
     /// The request as bytes for the wire.

@@ -1,0 +1,577 @@
+//! Calls through the B2BUA with real phones: baresip over TLS with SDES
+//! SRTP (one leg `_80`, the other `_32`), cancel, busy, hold/resume,
+//! `sips:` end-to-end security, a sipp trunk; bad offers.
+
+use pbx_tests::{Baresip, DOMAIN, PhoneConfig, TestPbx, shared_dir, wav_has_tone};
+use std::time::{Duration, Instant};
+
+const PW100: &str = "secret-100-pass";
+const PW101: &str = "secret-101-pass";
+const PW102: &str = "secret-102-pass";
+
+fn exts() -> Vec<(&'static str, &'static str)> {
+    vec![("100", PW100), ("101", PW101), ("102", PW102)]
+}
+
+/// Extension 101 is offered only AES_CM_128_HMAC_SHA1_32 (baresip itself
+/// offers only _80), so the two legs of a 100 → 101 call differ.
+const TAG32_FOR_101: &str = "[extensions.\"101\"]\nsrtp_suites = [\"AES_CM_128_HMAC_SHA1_32\"]\nrecord = true\n";
+
+/// Wait (bounded) until `check` holds.
+async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The `a=crypto` keys and `m=`/`c=` lines of the SDP bodies a baresip
+/// log shows arriving (`-s` prints every message; received ones follow a
+/// `recv` marker line, sent ones a `send` line in libre 1.1).
+fn crypto_lines(log: &str) -> Vec<String> {
+    log.lines()
+        .filter(|l| l.trim_start().starts_with("a=crypto:"))
+        .map(|l| l.trim().to_string())
+        .collect()
+}
+
+fn key_of(crypto: &str) -> &str {
+    crypto
+        .split("inline:")
+        .nth(1)
+        .unwrap_or("")
+        .split(['|', ' '])
+        .next()
+        .unwrap_or("")
+}
+
+fn menc(events: &str) -> Option<String> {
+    events
+        .lines()
+        .find(|l| l.contains("CALL_MENC"))
+        .and_then(|l| l.split("audio,").nth(1))
+        .map(|s| s.trim_end_matches(['"', '}', ' ', ',']).to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_tls_phones_talk_through_the_pbx_with_different_srtp_suites_per_leg() {
+    let pbx = TestPbx::start_with(&exts(), TAG32_FOR_101, &[]).await;
+    let alice = Baresip::start(&pbx, &PhoneConfig::tls("100", PW100));
+    let bob = Baresip::start(
+        &pbx,
+        &PhoneConfig {
+            tone: 440,
+            ..PhoneConfig::tls("101", PW101)
+        },
+    );
+    alice.registered();
+    bob.registered();
+
+    // Bob listens for events while Alice calls, talks 3 s and hangs up.
+    let bob_events = bob.ctl_spawn(&["wait:CALL_ESTABLISHED:20", "wait:CALL_CLOSED:20"]);
+    let (ok, alice_events) = tokio::task::block_in_place(|| {
+        alice.ctl(&[
+            &format!("cmd:dial sip:101@{DOMAIN}"),
+            "wait:CALL_ESTABLISHED:20",
+            "sleep:3",
+            "cmd:hangup",
+            "wait:CALL_CLOSED:10",
+        ])
+    });
+    assert!(ok, "alice's call failed: {alice_events}\n{}", alice.log());
+    let (ok, bob_events) = bob_events.await.unwrap();
+    assert!(ok, "bob never saw the call: {bob_events}\n{}", bob.log());
+
+    // Each leg negotiated its own suite.
+    assert_eq!(
+        menc(&alice_events).as_deref(),
+        Some("AES_CM_128_HMAC_SHA1_80"),
+        "{alice_events}"
+    );
+    assert_eq!(
+        menc(&bob_events).as_deref(),
+        Some("AES_CM_128_HMAC_SHA1_32"),
+        "{bob_events}"
+    );
+
+    // Each phone saw the PBX's relay address and keys of its own leg.
+    let (alog, blog) = (alice.log(), bob.log());
+    let (acrypto, bcrypto) = (crypto_lines(&alog), crypto_lines(&blog));
+    assert!(acrypto.len() >= 2 && bcrypto.len() >= 2, "{acrypto:?} {bcrypto:?}");
+    let alice_keys: Vec<&str> = acrypto.iter().map(|c| key_of(c)).collect();
+    let bob_keys: Vec<&str> = bcrypto.iter().map(|c| key_of(c)).collect();
+    for k in &alice_keys {
+        assert!(!bob_keys.contains(k), "a key crossed from one leg to the other: {k}");
+    }
+    let relay_ports = |log: &str| -> Vec<u16> {
+        log.lines()
+            .filter_map(|l| l.trim().strip_prefix("m=audio "))
+            .filter_map(|l| l.split(' ').next()?.parse().ok())
+            .collect()
+    };
+    let (aports, bports) = (relay_ports(&alog), relay_ports(&blog));
+    assert!(
+        aports.iter().any(|p| (20000..30000).contains(p)),
+        "alice never saw a relay port: {aports:?}"
+    );
+    assert!(
+        bports.iter().any(|p| (20000..30000).contains(p)),
+        "bob never saw a relay port: {bports:?}"
+    );
+
+    // Audio crossed the relay both ways, decrypted and re-encrypted.
+    let counters = &pbx.running.sip.calls.counters;
+    assert_eq!(counters.answered.load(std::sync::atomic::Ordering::Relaxed), 1);
+    let alice_heard = alice.received_wavs();
+    let bob_heard = bob.received_wavs();
+    assert!(!alice_heard.is_empty() && !bob_heard.is_empty(), "no WAV dumps");
+    wav_has_tone(&bob_heard[0], 1000, 1.5).unwrap_or_else(|e| panic!("bob did not hear alice: {e}"));
+    wav_has_tone(&alice_heard[0], 440, 1.5).unwrap_or_else(|e| panic!("alice did not hear bob: {e}"));
+
+    // 101 is recorded: caller left (1000 Hz), callee right (440 Hz).
+    eventually("the call to end", || pbx.running.sip.calls.active() == 0).await;
+    let recordings: Vec<_> = std::fs::read_dir(pbx.data.join("recordings"))
+        .expect("a recordings folder")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    assert_eq!(recordings.len(), 1, "{recordings:?}");
+    let (left, right, rate) = read_stereo_wav(&recordings[0]);
+    assert_eq!(rate, 8000);
+    assert!(left.len() > 8000 * 2, "recording too short: {} samples", left.len());
+    assert_eq!(dominant(&left, &[440.0, 1000.0]), 1000.0, "caller channel");
+    assert_eq!(dominant(&right, &[440.0, 1000.0]), 440.0, "callee channel");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_callee_hangs_up_and_the_caller_is_told() {
+    let pbx = TestPbx::start(&exts()).await;
+    let alice = Baresip::start(&pbx, &PhoneConfig::tls("100", PW100));
+    let bob = Baresip::start(&pbx, &PhoneConfig::tls("101", PW101));
+    alice.registered();
+    bob.registered();
+    let bob_side = bob.ctl_spawn(&[
+        "wait:CALL_ESTABLISHED:20",
+        "sleep:1",
+        "cmd:hangup",
+        "wait:CALL_CLOSED:10",
+    ]);
+    let (ok, events) = tokio::task::block_in_place(|| {
+        alice.ctl(&[
+            &format!("cmd:dial sip:101@{DOMAIN}"),
+            "wait:CALL_ESTABLISHED:20",
+            "wait:CALL_CLOSED:20",
+        ])
+    });
+    assert!(ok, "{events}\n{}", alice.log());
+    let (ok, bob_events) = bob_side.await.unwrap();
+    assert!(ok, "{bob_events}");
+    eventually("the call to end", || pbx.running.sip.calls.active() == 0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_before_answer_and_busy_callee() {
+    let pbx = TestPbx::start(&exts()).await;
+    let alice = Baresip::start(&pbx, &PhoneConfig::tls("100", PW100));
+    let bob = Baresip::start(
+        &pbx,
+        &PhoneConfig {
+            answermode: "manual",
+            ..PhoneConfig::tls("101", PW101)
+        },
+    );
+    alice.registered();
+    bob.registered();
+
+    // CANCEL: Alice hangs up while Bob's phone rings.
+    let bob_rings = bob.ctl_spawn(&["wait:CALL_INCOMING:20", "wait:CALL_CLOSED:20"]);
+    let (ok, events) = tokio::task::block_in_place(|| {
+        alice.ctl(&[
+            &format!("cmd:dial sip:101@{DOMAIN}"),
+            "wait:CALL_RINGING:20",
+            "cmd:hangup",
+            "wait:CALL_CLOSED:10",
+        ])
+    });
+    assert!(ok, "{events}\n{}", alice.log());
+    let (ok, bob_events) = bob_rings.await.unwrap();
+    assert!(ok, "bob's phone did not stop ringing: {bob_events}");
+    assert!(bob.log().contains("CANCEL sip:"), "bob got no CANCEL");
+    eventually("the cancelled call to end", || pbx.running.sip.calls.active() == 0).await;
+
+    // Busy: Bob rejects the call; Alice hears 486.
+    let bob_rejects = bob.ctl_spawn(&["wait:CALL_INCOMING:20", "cmd:hangup", "wait:CALL_CLOSED:10"]);
+    let (ok, events) =
+        tokio::task::block_in_place(|| alice.ctl(&[&format!("cmd:dial sip:101@{DOMAIN}"), "wait:CALL_CLOSED:20"]));
+    assert!(ok, "{events}");
+    let closed = events.lines().find(|l| l.contains("CALL_CLOSED")).unwrap_or_default();
+    assert!(closed.contains("486"), "alice was not told busy: {closed}");
+    assert!(bob_rejects.await.unwrap().0);
+    eventually("the busy call to end", || pbx.running.sip.calls.active() == 0).await;
+    assert_eq!(
+        pbx.running
+            .sip
+            .calls
+            .counters
+            .answered
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hold_and_resume_are_renegotiated_on_both_legs() {
+    let pbx = TestPbx::start(&exts()).await;
+    let alice = Baresip::start(&pbx, &PhoneConfig::tls("100", PW100));
+    let bob = Baresip::start(&pbx, &PhoneConfig::tls("101", PW101));
+    alice.registered();
+    bob.registered();
+    let bob_events = bob.ctl_spawn(&["wait:CALL_ESTABLISHED:20", "wait:CALL_CLOSED:30"]);
+    let (ok, events) = tokio::task::block_in_place(|| {
+        alice.ctl(&[
+            &format!("cmd:dial sip:101@{DOMAIN}"),
+            "wait:CALL_ESTABLISHED:20",
+            "sleep:1",
+            "cmd:hold",
+            "sleep:2",
+            "cmd:resume",
+            "sleep:2",
+            "cmd:hangup",
+            "wait:CALL_CLOSED:10",
+        ])
+    });
+    assert!(ok, "{events}\n{}", alice.log());
+    assert!(bob_events.await.unwrap().0);
+    // Bob's phone received the hold (sendonly from the PBX's side) and the
+    // resume as re-INVITEs on its own leg.
+    let blog = bob.log();
+    let invites = blog.matches("INVITE sip:").count();
+    assert!(invites >= 3, "bob saw {invites} INVITEs\n{blog}");
+    assert!(blog.contains("a=sendonly"), "no hold offer reached bob");
+    eventually("the call to end", || pbx.running.sip.calls.active() == 0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sips_call_to_a_plain_udp_phone_needs_end_to_end_security() {
+    // e2e enabled for the domain.
+    let e2e_on = format!("{{\"enabled\": false, \"domains\": {{\"{DOMAIN}\": true}}}}");
+    let pbx = TestPbx::start_with(&exts(), "", &[("e2e-security", &e2e_on)]).await;
+    let alice = Baresip::start(&pbx, &PhoneConfig::tls("100", PW100));
+    let carol = Baresip::start(
+        &pbx,
+        &PhoneConfig {
+            transport: "udp",
+            mediaenc: None,
+            ..PhoneConfig::tls("102", PW102)
+        },
+    );
+    alice.registered();
+    carol.registered();
+    let (ok, events) =
+        tokio::task::block_in_place(|| alice.ctl(&[&format!("cmd:dial sips:102@{DOMAIN}"), "wait:CALL_CLOSED:20"]));
+    assert!(ok, "{events}");
+    let closed = events.lines().find(|l| l.contains("CALL_CLOSED")).unwrap_or_default();
+    assert!(
+        closed.contains("488"),
+        "refusal not passed on: {closed}\n{}",
+        alice.log()
+    );
+    assert!(
+        alice.log().contains("end-to-end security"),
+        "the plugin's reason did not reach the caller"
+    );
+    assert!(!carol.log().contains("INVITE sip"), "a second leg was started");
+
+    // Disable it (hot reload of the plugin's configuration): the call connects.
+    let mut events_rx = pbx.running.policy.subscribe();
+    std::fs::write(
+        pbx.data.join("plugins/e2e-security.json"),
+        format!("{{\"enabled\": false, \"domains\": {{\"{DOMAIN}\": false}}}}"),
+    )
+    .unwrap();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            if let Ok(ev) = events_rx.recv().await
+                && ev.plugin == "e2e-security"
+            {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("the plugin reloaded");
+    let carol_events = carol.ctl_spawn(&["wait:CALL_ESTABLISHED:20", "wait:CALL_CLOSED:20"]);
+    let (ok, events) = tokio::task::block_in_place(|| {
+        alice.ctl(&[
+            &format!("cmd:dial sips:102@{DOMAIN}"),
+            "wait:CALL_ESTABLISHED:20",
+            "sleep:1",
+            "cmd:hangup",
+            "wait:CALL_CLOSED:10",
+        ])
+    });
+    assert!(ok, "{events}\n{}", alice.log());
+    assert!(carol_events.await.unwrap().0);
+    // Carol's leg is plain RTP over UDP: no keys were sent to her in clear.
+    assert!(crypto_lines(&carol.log()).is_empty(), "SDES keys sent over UDP");
+}
+
+/// A sipp UAS playing a trunk on a UDP port; returns its task and port.
+fn sipp_trunk_uas(port: u16) -> tokio::task::JoinHandle<std::process::Output> {
+    pbx_tests::require("sipp", "sip-tester");
+    let dir = pbx_tests::tempdir();
+    tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new("timeout")
+            .args(["-k", "2", "40", "sipp", "-sn", "uas", "-i", "127.0.0.1", "-p"])
+            .arg(port.to_string())
+            .args(["-m", "1", "-nostdin", "-trace_msg", "-message_file"])
+            .arg(dir.path().join("msgs.log"))
+            .output()
+            .expect("running sipp");
+        let msgs = std::fs::read_to_string(dir.path().join("msgs.log")).unwrap_or_default();
+        let mut out = out;
+        out.stdout = msgs.into_bytes();
+        out
+    })
+}
+
+async fn wait_udp_bound(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+        assert!(Instant::now() < deadline, "sipp never bound its port");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_out_to_a_sipp_trunk_get_plain_rtp_and_sips_needs_an_exception() {
+    let port = pbx_tests::free_port(true);
+    let trunk = format!("[trunks.pstn]\naddress = \"127.0.0.1:{port}\"\ntransport = \"udp\"\nsrtp = \"off\"\n");
+    let plan = r#"{"trunk_prefixes": [{"prefix": "9", "trunk": "pstn"}]}"#;
+    let e2e_on = format!("{{\"domains\": {{\"{DOMAIN}\": true}}}}");
+    let pbx = TestPbx::start_with(&exts(), &trunk, &[("dial-plan", plan), ("e2e-security", &e2e_on)]).await;
+    let alice = Baresip::start(&pbx, &PhoneConfig::tls("100", PW100));
+    alice.registered();
+
+    // A plain call: sipp answers, the trunk leg is RTP/AVP without keys.
+    let uas = sipp_trunk_uas(port);
+    wait_udp_bound(port).await;
+    let (ok, events) = tokio::task::block_in_place(|| {
+        alice.ctl(&[
+            &format!("cmd:dial sip:95551234@{DOMAIN}"),
+            "wait:CALL_ESTABLISHED:20",
+            "sleep:1",
+            "cmd:hangup",
+            "wait:CALL_CLOSED:10",
+        ])
+    });
+    assert!(ok, "{events}\n{}", alice.log());
+    let out = uas.await.unwrap();
+    let msgs = String::from_utf8_lossy(&out.stdout);
+    assert!(msgs.contains("INVITE sip:5551234@"), "prefix not stripped:\n{msgs}");
+    assert!(
+        msgs.contains("RTP/AVP") && !msgs.contains("a=crypto"),
+        "trunk leg not plain:\n{msgs}"
+    );
+    assert_eq!(menc(&events).as_deref(), Some("AES_CM_128_HMAC_SHA1_80"));
+
+    // sips: to the trunk is refused while it is not an exception...
+    let (ok, events) = tokio::task::block_in_place(|| {
+        alice.ctl(&[&format!("cmd:dial sips:95551234@{DOMAIN}"), "wait:CALL_CLOSED:20"])
+    });
+    assert!(ok, "{events}");
+    assert!(events.contains("488"), "{events}");
+
+    // ...and allowed once the trunk-exceptions plugin lists it.
+    let mut rx = pbx.running.policy.subscribe();
+    std::fs::write(
+        pbx.data.join("plugins/trunk-exceptions.json"),
+        r#"{"exempt": ["pstn"]}"#,
+    )
+    .unwrap();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while !matches!(rx.recv().await, Ok(ev) if ev.plugin == "trunk-exceptions") {}
+    })
+    .await
+    .expect("reloaded");
+    let uas = sipp_trunk_uas(port);
+    wait_udp_bound(port).await;
+    let (ok, events) = tokio::task::block_in_place(|| {
+        alice.ctl(&[
+            &format!("cmd:dial sips:95551234@{DOMAIN}"),
+            "wait:CALL_ESTABLISHED:20",
+            "cmd:hangup",
+            "wait:CALL_CLOSED:10",
+        ])
+    });
+    assert!(ok, "{events}\n{}", alice.log());
+    assert!(uas.await.unwrap().status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inbound_trunk_call_reaches_a_tls_extension() {
+    let sipp_port = pbx_tests::free_port(true);
+    let trunk = format!("[trunks.pstn]\naddress = \"127.0.0.1:{sipp_port}\"\n");
+    let pbx = TestPbx::start_with(&exts(), &trunk, &[]).await;
+    let alice = Baresip::start(&pbx, &PhoneConfig::tls("100", PW100));
+    alice.registered();
+    let alice_events = alice.ctl_spawn(&["wait:CALL_ESTABLISHED:20", "wait:CALL_CLOSED:20"]);
+    let recipe = shared_dir().join("peers/sipp/uac_invite.xml");
+    let args: Vec<String> = [
+        "-s",
+        "100",
+        "-key",
+        "domain",
+        DOMAIN,
+        "-key",
+        "caller",
+        "trunkcaller",
+        "-key",
+        "proto",
+        "RTP/AVP",
+        "-key",
+        "crypto",
+        "a=sendrecv",
+        "-d",
+        "2000",
+        "-m",
+        "1",
+        "-p",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([sipp_port.to_string()])
+    .collect();
+    let out = pbx_tests::sipp_at(&recipe, "u1", pbx.udp(), &args).await;
+    assert!(
+        out.status.success(),
+        "the trunk's call failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (ok, events) = alice_events.await.unwrap();
+    assert!(ok, "the extension never got the call: {events}\n{}", alice.log());
+    assert_eq!(menc(&events).as_deref(), Some("AES_CM_128_HMAC_SHA1_80"));
+}
+
+/// Read a 16-bit stereo WAV: (left, right, rate).
+fn read_stereo_wav(path: &std::path::Path) -> (Vec<f32>, Vec<f32>, u32) {
+    let b = std::fs::read(path).unwrap();
+    assert_eq!(&b[0..4], b"RIFF");
+    assert_eq!(&b[8..12], b"WAVE");
+    let mut i = 12;
+    let (mut channels, mut rate, mut data) = (0u16, 0u32, &b[0..0]);
+    while i + 8 <= b.len() {
+        let id = &b[i..i + 4];
+        let len = u32::from_le_bytes(b[i + 4..i + 8].try_into().unwrap()) as usize;
+        let body = &b[i + 8..(i + 8 + len).min(b.len())];
+        if id == b"fmt " {
+            channels = u16::from_le_bytes([body[2], body[3]]);
+            rate = u32::from_le_bytes(body[4..8].try_into().unwrap());
+        } else if id == b"data" {
+            data = body;
+        }
+        i += 8 + len + (len & 1);
+    }
+    assert_eq!(channels, 2);
+    let (mut l, mut r) = (Vec::new(), Vec::new());
+    for frame in data.chunks_exact(4) {
+        l.push(f32::from(i16::from_le_bytes([frame[0], frame[1]])));
+        r.push(f32::from(i16::from_le_bytes([frame[2], frame[3]])));
+    }
+    (l, r, rate)
+}
+
+/// Which of `candidates` (Hz) carries the most energy in `x` at 8 kHz
+/// (Goertzel).
+fn dominant(x: &[f32], candidates: &[f32]) -> f32 {
+    let power = |f: f32| {
+        let w = 2.0 * std::f32::consts::PI * f / 8000.0;
+        let (mut s1, mut s2) = (0.0f32, 0.0f32);
+        for &v in x {
+            let s = v + 2.0 * w.cos() * s1 - s2;
+            s2 = s1;
+            s1 = s;
+        }
+        s1 * s1 + s2 * s2 - 2.0 * w.cos() * s1 * s2
+    };
+    *candidates
+        .iter()
+        .max_by(|a, b| power(**a).total_cmp(&power(**b)))
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broken_offers_are_refused_with_a_reason_and_nothing_crashes() {
+    // The test socket plays a trunk, so its INVITEs need no digest.
+    let gw = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = gw.local_addr().unwrap();
+    let trunk = format!("[trunks.gw]\naddress = \"{addr}\"\nsrtp = \"optional\"\n");
+    let pbx = TestPbx::start_with(&exts(), &trunk, &[]).await;
+    let session = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n";
+    let cases = [
+        (
+            "no version line",
+            "o=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\n".to_string(),
+            400,
+        ),
+        ("garbage", "\u{1}\u{2}binary junk".to_string(), 400),
+        (
+            "crypto key not base64",
+            format!("{session}m=audio 4000 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:!!!!\r\n"),
+            488,
+        ),
+        (
+            "1-byte key",
+            format!("{session}m=audio 4000 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:AA==\r\n"),
+            488,
+        ),
+        (
+            "unknown suite only",
+            format!(
+                "{session}m=audio 4000 RTP/SAVP 0\r\na=crypto:1 F8_128_HMAC_SHA1_80 inline:WnD7c1ksDGs+dIefCEo8omPg4uO8DYIinNGL5yxQ\r\n"
+            ),
+            488,
+        ),
+        ("no audio", format!("{session}m=video 4000 RTP/AVP 96\r\n"), 488),
+    ];
+    let mut buf = vec![0u8; 4096];
+    for (n, (what, body, want)) in cases.iter().enumerate() {
+        let invite = format!(
+            "INVITE sip:100@{DOMAIN} SIP/2.0\r\nVia: SIP/2.0/UDP {addr};branch=z9hG4bK-bad{n}\r\nMax-Forwards: 70\r\n\
+             From: <sip:gw@{addr}>;tag=t{n}\r\nTo: <sip:100@{DOMAIN}>\r\nCall-ID: bad-{n}@test\r\nCSeq: 1 INVITE\r\n\
+             Contact: <sip:gw@{addr}>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        gw.send_to(invite.as_bytes(), pbx.udp()).await.unwrap();
+        let status = loop {
+            let (len, _) = tokio::time::timeout(Duration::from_secs(5), gw.recv_from(&mut buf))
+                .await
+                .unwrap_or_else(|_| panic!("{what}: no response"))
+                .unwrap();
+            let text = String::from_utf8_lossy(&buf[..len]).into_owned();
+            let code: u16 = text[8..11].parse().unwrap();
+            if code >= 200 {
+                break (code, text);
+            }
+        };
+        assert_eq!(status.0, *want, "{what}: {}", status.1);
+        assert!(
+            status.1.contains("Warning: 399"),
+            "{what}: no reason given: {}",
+            status.1
+        );
+    }
+    assert_eq!(pbx.running.sip.calls.active(), 0);
+    // The PBX still answers.
+    let options = format!(
+        "OPTIONS sip:{DOMAIN} SIP/2.0\r\nVia: SIP/2.0/UDP {addr};branch=z9hG4bK-opt\r\nMax-Forwards: 70\r\n\
+         From: <sip:gw@{addr}>;tag=o\r\nTo: <sip:{DOMAIN}>\r\nCall-ID: opt@test\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+    );
+    gw.send_to(options.as_bytes(), pbx.udp()).await.unwrap();
+    let (len, _) = tokio::time::timeout(Duration::from_secs(5), gw.recv_from(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(buf[..len].starts_with(b"SIP/2.0 200"));
+}
