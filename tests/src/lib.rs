@@ -422,3 +422,131 @@ pub fn wav_has_tone(wav: &Path, freq: u32, min_secs: f32) -> Result<(), String> 
         ))
     }
 }
+
+/// A live link to a baresip's `ctrl_tcp` module (JSON in netstrings).
+///
+/// baresip sends events only to clients already connected, so a test
+/// connects to every phone *before* it makes anything happen, then awaits
+/// events instead of sleeping.
+pub struct Ctl {
+    stream: tokio::net::TcpStream,
+    buf: Vec<u8>,
+    token: u64,
+    /// Every event received so far, in order (JSON objects).
+    pub events: Vec<serde_json::Value>,
+    taken: Vec<bool>,
+}
+
+impl Baresip {
+    /// Connect to this phone's control port (retrying while it starts).
+    pub async fn connect(&self) -> Ctl {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        loop {
+            match tokio::net::TcpStream::connect(("127.0.0.1", self.ctrl)).await {
+                Ok(stream) => {
+                    return Ctl {
+                        stream,
+                        buf: Vec::new(),
+                        token: 0,
+                        events: Vec::new(),
+                        taken: Vec::new(),
+                    };
+                }
+                Err(e) => {
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "baresip control port {}: {e}\n{}",
+                        self.ctrl,
+                        self.log()
+                    );
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+}
+
+impl Ctl {
+    async fn read_message(&mut self, until: tokio::time::Instant) -> Option<serde_json::Value> {
+        use tokio::io::AsyncReadExt;
+        loop {
+            // netstring: <len>:<json>,
+            if let Some(colon) = self.buf.iter().position(|&b| b == b':') {
+                let len: usize = std::str::from_utf8(&self.buf[..colon]).ok()?.parse().ok()?;
+                if self.buf.len() > colon + len + 1 {
+                    let json = self.buf[colon + 1..colon + 1 + len].to_vec();
+                    self.buf.drain(..colon + len + 2);
+                    return serde_json::from_slice(&json).ok();
+                }
+            }
+            let mut chunk = [0u8; 4096];
+            let n = tokio::time::timeout_at(until, self.stream.read(&mut chunk))
+                .await
+                .ok()?
+                .ok()?;
+            if n == 0 {
+                return None;
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// Run a command (e.g. `dial sip:101@example.test`); returns its
+    /// response text. Panics if baresip says it failed.
+    pub async fn cmd(&mut self, line: &str) -> String {
+        use tokio::io::AsyncWriteExt;
+        self.token += 1;
+        let (command, params) = line.split_once(' ').unwrap_or((line, ""));
+        let msg =
+            serde_json::json!({"command": command, "params": params, "token": self.token.to_string()}).to_string();
+        self.stream
+            .write_all(format!("{}:{msg},", msg.len()).as_bytes())
+            .await
+            .expect("ctrl write");
+        let until = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let m = self
+                .read_message(until)
+                .await
+                .unwrap_or_else(|| panic!("no response to {line}"));
+            if m.get("event").and_then(|v| v.as_bool()) == Some(true) {
+                self.events.push(m);
+                continue;
+            }
+            if m.get("token").and_then(|t| t.as_str()) == Some(&self.token.to_string()) {
+                assert_eq!(m["ok"], serde_json::Value::Bool(true), "{line}: {m}");
+                return m["data"].as_str().unwrap_or_default().to_string();
+            }
+        }
+    }
+
+    /// Wait up to `secs` for an event of `kind` (`CALL_ESTABLISHED`) not
+    /// returned before (it may have arrived already); panics on timeout.
+    pub async fn wait(&mut self, kind: &str, secs: u64) -> serde_json::Value {
+        let until = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            // The first event of that kind not returned yet, wherever it
+            // is (events of several kinds arrive in any order).
+            self.taken.resize(self.events.len(), false);
+            if let Some(i) = (0..self.events.len()).find(|&i| !self.taken[i] && self.events[i]["type"] == kind) {
+                self.taken[i] = true;
+                return self.events[i].clone();
+            }
+            match self.read_message(until).await {
+                Some(m) if m.get("event").and_then(|v| v.as_bool()) == Some(true) => self.events.push(m),
+                Some(_) => {}
+                None => panic!("no {kind} event within {secs} s; events: {:?}", self.events),
+            }
+        }
+    }
+
+    /// The suite of the first `CALL_MENC` event (`AES_CM_128_HMAC_SHA1_80`).
+    pub fn menc(&self) -> Option<String> {
+        self.events
+            .iter()
+            .find(|e| e["type"] == "CALL_MENC")
+            .and_then(|e| e["param"].as_str())
+            .and_then(|p| p.split("audio,").nth(1))
+            .map(str::to_string)
+    }
+}

@@ -53,7 +53,7 @@ pub(super) fn start(core: &Arc<Core>, invite: Request, source: &Source) -> Optio
                 .registrar
                 .authenticate(&invite, source, &domain, &user, Challenge::Proxy)
             {
-                return response;
+                return response.map(|r| *r);
             }
             let setting = calls
                 .config
@@ -130,10 +130,12 @@ enum Role {
     ReinviteOut(Side),
 }
 
+/// A transaction of the call (boxed: the machines differ in size, and a
+/// call holds only a few).
 enum Txn {
-    Server(ServerInvite),
-    Invite(ClientInvite),
-    Other(ClientNonInvite),
+    Server(Box<ServerInvite>),
+    Invite(Box<ClientInvite>),
+    Other(Box<ClientNonInvite>),
 }
 
 struct Tx {
@@ -317,7 +319,6 @@ impl Call {
     ) -> Call {
         let media_ip = core.calls.advertised_ip(&source);
         let local_addr = SocketAddr::new(media_ip, source.local.port());
-        let sips = matches!(invite.uri(), Uri::Sip(u) if u.scheme == pbx_sip::Scheme::Sips);
         let tag = new_tag();
         let to = invite.headers().get(&HeaderName::TO).unwrap_or_default();
         let target = invite
@@ -334,7 +335,7 @@ impl Call {
             cseq: 0,
             dest: source,
             local_addr,
-            contact: dialog::contact(source.proto, local_addr, sips),
+            contact: dialog::contact(source.proto, local_addr),
         };
         let plugin_call = plugin_call(&invite, &source, &offer, caller, domain);
         let mut session = [0u8; 4];
@@ -378,7 +379,7 @@ impl Call {
         );
         match ServerInvite::new(&self.a.invite, reliability(self.a.source.proto), Timers::default()) {
             Ok(t) => self.txns.push(Tx {
-                txn: Txn::Server(t),
+                txn: Txn::Server(Box::new(t)),
                 dest: self.a.source,
                 role: Role::AInvite,
                 done: false,
@@ -407,8 +408,8 @@ impl Call {
             };
             tokio::select! {
                 input = rx.recv() => match input {
-                    Some(Input::Request(r, s)) => self.on_request(r, s).await,
-                    Some(Input::Response(r)) => self.on_response(r),
+                    Some(Input::Request(r, s)) => self.on_request(*r, s).await,
+                    Some(Input::Response(r)) => self.on_response(*r),
                     None => break,
                 },
                 () = tokio::time::sleep_until(deadline) => self.on_timer().await,
@@ -556,11 +557,9 @@ impl Call {
     async fn on_event(&mut self, role: Role, event: Event) {
         match (role, event) {
             (Role::BInvite, Event::Response(r)) => self.on_b_response(r).await,
-            (Role::BInvite, Event::TimedOut | Event::TransportError) => {
-                if self.phase == Phase::Ringing {
-                    tracing::info!(call = self.id, "the callee did not answer the INVITE");
-                    self.fail_a(Refusal::new(480, "Temporarily Unavailable")).await;
-                }
+            (Role::BInvite, Event::TimedOut | Event::TransportError) if self.phase == Phase::Ringing => {
+                tracing::info!(call = self.id, "the callee did not answer the INVITE");
+                self.fail_a(Refusal::new(480, "Temporarily Unavailable")).await;
             }
             (Role::ReinviteOut(side), Event::Response(r)) => self.on_reinvite_response(side, r).await,
             (Role::ReinviteOut(_), Event::TimedOut | Event::TransportError) => {
@@ -781,7 +780,7 @@ impl Call {
             cseq: 0,
             dest: plan.dest,
             local_addr,
-            contact: dialog::contact(plan.dest.proto, local_addr, false),
+            contact: dialog::contact(plan.dest.proto, local_addr),
         };
         let local = local_media(
             media_ip,
@@ -811,7 +810,7 @@ impl Call {
                 .ok_or_else(|| Refusal::new(500, "Call gone"))?,
         );
         self.txns.push(Tx {
-            txn: Txn::Invite(txn),
+            txn: Txn::Invite(Box::new(txn)),
             dest: plan.dest,
             role: Role::BInvite,
             done: false,
@@ -1022,7 +1021,7 @@ impl Call {
             std::time::Instant::now(),
         ) {
             self.txns.push(Tx {
-                txn: Txn::Other(t),
+                txn: Txn::Other(Box::new(t)),
                 dest: b.dialog.dest,
                 role: Role::Cancel,
                 done: false,
@@ -1067,7 +1066,7 @@ impl Call {
             std::time::Instant::now(),
         ) {
             self.txns.push(Tx {
-                txn: Txn::Other(t),
+                txn: Txn::Other(Box::new(t)),
                 dest,
                 role: Role::Bye,
                 done: false,
@@ -1083,7 +1082,7 @@ impl Call {
             return;
         };
         self.txns.push(Tx {
-            txn: Txn::Server(server),
+            txn: Txn::Server(Box::new(server)),
             dest: source,
             role: Role::ReinviteIn(side),
             done: false,
@@ -1131,7 +1130,7 @@ impl Call {
         let cseq = invite.cseq().seq;
         if let Ok(t) = ClientInvite::new(invite, reliability(dest.proto), Timers::default(), now) {
             self.txns.push(Tx {
-                txn: Txn::Invite(t),
+                txn: Txn::Invite(Box::new(t)),
                 dest,
                 role: Role::ReinviteOut(to),
                 done: false,

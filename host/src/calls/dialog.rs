@@ -70,14 +70,17 @@ pub(super) fn via(proto: Proto, local: SocketAddr) -> String {
     )
 }
 
-/// Our Contact toward a peer reached over `proto`; `sips:` when the peer
-/// asked for end-to-end security (RFC 3261 §8.1.1.8).
-pub(super) fn contact(proto: Proto, local: SocketAddr, sips: bool) -> String {
-    match (sips, proto) {
-        (true, _) => format!("<sips:pbx@{local}>"),
-        (false, Proto::Udp) => format!("<sip:pbx@{local}>"),
-        (false, Proto::Tcp) => format!("<sip:pbx@{local};transport=tcp>"),
-        (false, Proto::Tls) => format!("<sip:pbx@{local};transport=tls>"),
+/// Our Contact toward a peer reached over `proto`.
+///
+/// A TLS leg gets `sip:…;transport=tls` even when the call was `sips:`
+/// (RFC 3261 §8.1.1.8 asks for a SIPS Contact then): libre-based phones
+/// (baresip 1.0) cannot send in-dialog requests to a `sips:` Contact, and
+/// the leg's requests travel over its TLS flow either way.
+pub(super) fn contact(proto: Proto, local: SocketAddr) -> String {
+    match proto {
+        Proto::Udp => format!("<sip:pbx@{local}>"),
+        Proto::Tcp => format!("<sip:pbx@{local};transport=tcp>"),
+        Proto::Tls => format!("<sip:pbx@{local};transport=tls>"),
     }
 }
 
@@ -99,7 +102,7 @@ mod tests {
                 flow: None,
             },
             local_addr: "192.0.2.1:5061".parse().unwrap(),
-            contact: contact(Proto::Tls, "192.0.2.1:5061".parse().unwrap(), false),
+            contact: contact(Proto::Tls, "192.0.2.1:5061".parse().unwrap()),
         }
     }
 

@@ -137,10 +137,12 @@ impl CallsConfig {
         self.trunks.iter().find(|t| t.name == name)
     }
 
-    /// The trunk a request from `source` comes from (matched on the IP
-    /// address: gateways often send from another port than they listen on).
+    /// The trunk a request from `source` comes from: its configured
+    /// address and port exactly (gateways send from the port they listen
+    /// on; matching the IP alone would let every phone behind the same
+    /// address skip authentication).
     pub fn trunk_at(&self, source: &Source) -> Option<&TrunkConfig> {
-        self.trunks.iter().find(|t| t.address.ip() == source.remote.ip())
+        self.trunks.iter().find(|t| t.address == source.remote)
     }
 }
 
@@ -162,8 +164,8 @@ pub struct CallCounters {
 /// A message for a call task.
 #[derive(Debug)]
 enum Input {
-    Request(Request, Source),
-    Response(Response),
+    Request(Box<Request>, Source),
+    Response(Box<Response>),
 }
 
 /// The live calls.
@@ -264,21 +266,22 @@ impl Calls {
                 return Some(r);
             }
         };
-        if inbox.try_send(Input::Request(request, *source)).is_err() {
+        if inbox.try_send(Input::Request(Box::new(request), *source)).is_err() {
             core.counters.dropped.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(%source, "call busy: request dropped");
         }
         immediate
     }
 
-    /// A response: true if it belonged to a call.
-    pub fn on_response(&self, response: Response) -> Result<(), Response> {
+    /// A response: passed to its call, or handed back (`Some`) when it
+    /// belongs to no call.
+    pub fn on_response(&self, response: Response) -> Option<Response> {
         match self.inbox(response.call_id()) {
             Some(inbox) => {
-                let _ = inbox.try_send(Input::Response(response));
-                Ok(())
+                let _ = inbox.try_send(Input::Response(Box::new(response)));
+                None
             }
-            None => Err(response),
+            None => Some(response),
         }
     }
 
@@ -344,11 +347,19 @@ mod tests {
         });
         let src = Source {
             proto: Proto::Udp,
-            remote: "192.0.2.1:40000".parse().unwrap(),
+            remote: "192.0.2.1:5060".parse().unwrap(),
             local: "0.0.0.0:5060".parse().unwrap(),
             flow: None,
         };
         assert_eq!(c.trunk_at(&src).map(|t| t.name.as_str()), Some("pstn"));
+        let phone = Source {
+            remote: "192.0.2.1:40000".parse().unwrap(),
+            ..src
+        };
+        assert!(
+            c.trunk_at(&phone).is_none(),
+            "a phone behind the trunk's IP is not the trunk"
+        );
         assert!(c.trunk("nope").is_none());
     }
 }

@@ -105,9 +105,8 @@ impl Core {
         let request = match Message::parse(bytes, &self.parse) {
             Ok(Message::Request(r)) => r,
             Ok(Message::Response(r)) => {
-                let Err(r) = self.calls.on_response(r) else {
-                    return None;
-                };
+                // Responses to calls go to their call task.
+                let r = self.calls.on_response(r)?;
                 let asked = self
                     .qualifying
                     .lock()

@@ -190,7 +190,7 @@ impl Registrar {
             return reply(404, Some("Not a registrable address"));
         };
         if let Err(reply) = self.authenticate(req, source, &domain, &user, Challenge::Www) {
-            return reply;
+            return reply.map(|r| *r);
         }
 
         // Update the bindings.
@@ -293,8 +293,8 @@ impl Registrar {
         domain: &str,
         user: &str,
         kind: Challenge,
-    ) -> Result<(), Option<Response>> {
-        let reply = |code: u16, reason: Option<&str>| response_to(req, code, reason).ok();
+    ) -> Result<(), Option<Box<Response>>> {
+        let reply = |code: u16, reason: Option<&str>| response_to(req, code, reason).ok().map(Box::new);
         let ip = source.remote.ip();
         if self.guard.is_blocked(ip, Instant::now()) {
             return Err(reply(403, Some("Too many failed authentication attempts")));
@@ -309,7 +309,7 @@ impl Registrar {
             if req.headers().contains(&kind.credentials_header()) {
                 self.failed(ip, source, user, domain, "unusable credentials");
             }
-            return Err(self.challenge(req, domain, false, kind));
+            return Err(self.challenge(req, domain, false, kind).map(Box::new));
         };
         let extension = match self.store.extension(domain, user) {
             Ok(e) => e,
@@ -332,10 +332,10 @@ impl Registrar {
         };
         match verdict {
             Ok(()) if credentials.username == user && extension.is_some() => Ok(()),
-            Err(AuthError::StaleNonce) => Err(self.challenge(req, domain, true, kind)),
+            Err(AuthError::StaleNonce) => Err(self.challenge(req, domain, true, kind).map(Box::new)),
             Err(AuthError::InvalidNonce | AuthError::OpaqueMismatch) => {
                 self.failed(ip, source, user, domain, "nonce not ours");
-                Err(self.challenge(req, domain, false, kind))
+                Err(self.challenge(req, domain, false, kind).map(Box::new))
             }
             _ => {
                 self.failed(ip, source, user, domain, "wrong credentials");

@@ -3,6 +3,7 @@
 //! `sips:` end-to-end security, a sipp trunk; bad offers.
 
 use pbx_tests::{Baresip, DOMAIN, PhoneConfig, TestPbx, shared_dir, wav_has_tone};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 const PW100: &str = "secret-100-pass";
@@ -46,12 +47,26 @@ fn key_of(crypto: &str) -> &str {
         .unwrap_or("")
 }
 
-fn menc(events: &str) -> Option<String> {
-    events
-        .lines()
-        .find(|l| l.contains("CALL_MENC"))
-        .and_then(|l| l.split("audio,").nth(1))
-        .map(|s| s.trim_end_matches(['"', '}', ' ', ',']).to_string())
+/// A `sips:` URI for baresip's `dial`: baresip 1.0 puts `sip:` in front
+/// of any dial string that does not contain the text `sip:`, so the URI
+/// carries it in a parameter the PBX ignores.
+fn sips(user: &str) -> String {
+    format!("sips:{user}@{DOMAIN};x=sip:")
+}
+
+/// Let a call run until the relay has forwarded `secs` seconds of audio
+/// (50 packets/s per direction), bounded.
+async fn talk(pbx: &TestPbx, secs: u64) {
+    let relay = pbx.running.sip.calls.relay();
+    let start = relay.counters().packets_relayed;
+    eventually("audio to flow through the relay", || {
+        relay.counters().packets_relayed >= start + secs * 2 * 50
+    })
+    .await;
+}
+
+fn param(event: &serde_json::Value) -> &str {
+    event["param"].as_str().unwrap_or("")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -68,41 +83,29 @@ async fn two_tls_phones_talk_through_the_pbx_with_different_srtp_suites_per_leg(
     alice.registered();
     bob.registered();
 
-    // Bob listens for events while Alice calls, talks 3 s and hangs up.
-    let bob_events = bob.ctl_spawn(&["wait:CALL_ESTABLISHED:20", "wait:CALL_CLOSED:20"]);
-    let (ok, alice_events) = tokio::task::block_in_place(|| {
-        alice.ctl(&[
-            &format!("cmd:dial sip:101@{DOMAIN}"),
-            "wait:CALL_ESTABLISHED:20",
-            "sleep:3",
-            "cmd:hangup",
-            "wait:CALL_CLOSED:10",
-        ])
-    });
-    assert!(ok, "alice's call failed: {alice_events}\n{}", alice.log());
-    let (ok, bob_events) = bob_events.await.unwrap();
-    assert!(ok, "bob never saw the call: {bob_events}\n{}", bob.log());
+    // Alice calls; both talk for 3 s of relayed audio; Alice hangs up.
+    let (mut a, mut b) = (alice.connect().await, bob.connect().await);
+    a.cmd(&format!("dial sip:101@{DOMAIN}")).await;
+    a.wait("CALL_ESTABLISHED", 20).await;
+    b.wait("CALL_ESTABLISHED", 20).await;
+    a.wait("CALL_MENC", 10).await;
+    b.wait("CALL_MENC", 10).await;
+    talk(&pbx, 3).await;
+    a.cmd("hangup").await;
+    a.wait("CALL_CLOSED", 10).await;
+    b.wait("CALL_CLOSED", 10).await;
 
     // Each leg negotiated its own suite.
-    assert_eq!(
-        menc(&alice_events).as_deref(),
-        Some("AES_CM_128_HMAC_SHA1_80"),
-        "{alice_events}"
-    );
-    assert_eq!(
-        menc(&bob_events).as_deref(),
-        Some("AES_CM_128_HMAC_SHA1_32"),
-        "{bob_events}"
-    );
+    assert_eq!(a.menc().as_deref(), Some("AES_CM_128_HMAC_SHA1_80"), "{:?}", a.events);
+    assert_eq!(b.menc().as_deref(), Some("AES_CM_128_HMAC_SHA1_32"), "{:?}", b.events);
 
     // Each phone saw the PBX's relay address and keys of its own leg.
     let (alog, blog) = (alice.log(), bob.log());
     let (acrypto, bcrypto) = (crypto_lines(&alog), crypto_lines(&blog));
     assert!(acrypto.len() >= 2 && bcrypto.len() >= 2, "{acrypto:?} {bcrypto:?}");
-    let alice_keys: Vec<&str> = acrypto.iter().map(|c| key_of(c)).collect();
     let bob_keys: Vec<&str> = bcrypto.iter().map(|c| key_of(c)).collect();
-    for k in &alice_keys {
-        assert!(!bob_keys.contains(k), "a key crossed from one leg to the other: {k}");
+    for k in acrypto.iter().map(|c| key_of(c)) {
+        assert!(!bob_keys.contains(&k), "a key crossed from one leg to the other");
     }
     let relay_ports = |log: &str| -> Vec<u16> {
         log.lines()
@@ -113,18 +116,16 @@ async fn two_tls_phones_talk_through_the_pbx_with_different_srtp_suites_per_leg(
     let (aports, bports) = (relay_ports(&alog), relay_ports(&blog));
     assert!(
         aports.iter().any(|p| (20000..30000).contains(p)),
-        "alice never saw a relay port: {aports:?}"
+        "alice saw no relay port: {aports:?}"
     );
     assert!(
         bports.iter().any(|p| (20000..30000).contains(p)),
-        "bob never saw a relay port: {bports:?}"
+        "bob saw no relay port: {bports:?}"
     );
 
     // Audio crossed the relay both ways, decrypted and re-encrypted.
-    let counters = &pbx.running.sip.calls.counters;
-    assert_eq!(counters.answered.load(std::sync::atomic::Ordering::Relaxed), 1);
-    let alice_heard = alice.received_wavs();
-    let bob_heard = bob.received_wavs();
+    assert_eq!(pbx.running.sip.calls.counters.answered.load(Ordering::Relaxed), 1);
+    let (alice_heard, bob_heard) = (alice.received_wavs(), bob.received_wavs());
     assert!(!alice_heard.is_empty() && !bob_heard.is_empty(), "no WAV dumps");
     wav_has_tone(&bob_heard[0], 1000, 1.5).unwrap_or_else(|e| panic!("bob did not hear alice: {e}"));
     wav_has_tone(&alice_heard[0], 440, 1.5).unwrap_or_else(|e| panic!("alice did not hear bob: {e}"));
@@ -150,22 +151,13 @@ async fn the_callee_hangs_up_and_the_caller_is_told() {
     let bob = Baresip::start(&pbx, &PhoneConfig::tls("101", PW101));
     alice.registered();
     bob.registered();
-    let bob_side = bob.ctl_spawn(&[
-        "wait:CALL_ESTABLISHED:20",
-        "sleep:1",
-        "cmd:hangup",
-        "wait:CALL_CLOSED:10",
-    ]);
-    let (ok, events) = tokio::task::block_in_place(|| {
-        alice.ctl(&[
-            &format!("cmd:dial sip:101@{DOMAIN}"),
-            "wait:CALL_ESTABLISHED:20",
-            "wait:CALL_CLOSED:20",
-        ])
-    });
-    assert!(ok, "{events}\n{}", alice.log());
-    let (ok, bob_events) = bob_side.await.unwrap();
-    assert!(ok, "{bob_events}");
+    let (mut a, mut b) = (alice.connect().await, bob.connect().await);
+    a.cmd(&format!("dial sip:101@{DOMAIN}")).await;
+    a.wait("CALL_ESTABLISHED", 20).await;
+    b.wait("CALL_ESTABLISHED", 20).await;
+    b.cmd("hangup").await;
+    b.wait("CALL_CLOSED", 10).await;
+    a.wait("CALL_CLOSED", 10).await;
     eventually("the call to end", || pbx.running.sip.calls.active() == 0).await;
 }
 
@@ -182,41 +174,26 @@ async fn cancel_before_answer_and_busy_callee() {
     );
     alice.registered();
     bob.registered();
+    let (mut a, mut b) = (alice.connect().await, bob.connect().await);
 
     // CANCEL: Alice hangs up while Bob's phone rings.
-    let bob_rings = bob.ctl_spawn(&["wait:CALL_INCOMING:20", "wait:CALL_CLOSED:20"]);
-    let (ok, events) = tokio::task::block_in_place(|| {
-        alice.ctl(&[
-            &format!("cmd:dial sip:101@{DOMAIN}"),
-            "wait:CALL_RINGING:20",
-            "cmd:hangup",
-            "wait:CALL_CLOSED:10",
-        ])
-    });
-    assert!(ok, "{events}\n{}", alice.log());
-    let (ok, bob_events) = bob_rings.await.unwrap();
-    assert!(ok, "bob's phone did not stop ringing: {bob_events}");
+    a.cmd(&format!("dial sip:101@{DOMAIN}")).await;
+    b.wait("CALL_INCOMING", 20).await;
+    a.wait("CALL_RINGING", 20).await;
+    a.cmd("hangup").await;
+    a.wait("CALL_CLOSED", 10).await;
+    b.wait("CALL_CLOSED", 10).await;
     assert!(bob.log().contains("CANCEL sip:"), "bob got no CANCEL");
     eventually("the cancelled call to end", || pbx.running.sip.calls.active() == 0).await;
 
-    // Busy: Bob rejects the call; Alice hears 486.
-    let bob_rejects = bob.ctl_spawn(&["wait:CALL_INCOMING:20", "cmd:hangup", "wait:CALL_CLOSED:10"]);
-    let (ok, events) =
-        tokio::task::block_in_place(|| alice.ctl(&[&format!("cmd:dial sip:101@{DOMAIN}"), "wait:CALL_CLOSED:20"]));
-    assert!(ok, "{events}");
-    let closed = events.lines().find(|l| l.contains("CALL_CLOSED")).unwrap_or_default();
-    assert!(closed.contains("486"), "alice was not told busy: {closed}");
-    assert!(bob_rejects.await.unwrap().0);
+    // Busy: Bob rejects the call; Alice is told 486.
+    a.cmd(&format!("dial sip:101@{DOMAIN}")).await;
+    b.wait("CALL_INCOMING", 20).await;
+    b.cmd("hangup").await;
+    let closed = a.wait("CALL_CLOSED", 20).await;
+    assert!(param(&closed).contains("486"), "alice was not told busy: {closed}");
     eventually("the busy call to end", || pbx.running.sip.calls.active() == 0).await;
-    assert_eq!(
-        pbx.running
-            .sip
-            .calls
-            .counters
-            .answered
-            .load(std::sync::atomic::Ordering::Relaxed),
-        0
-    );
+    assert_eq!(pbx.running.sip.calls.counters.answered.load(Ordering::Relaxed), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -226,28 +203,29 @@ async fn hold_and_resume_are_renegotiated_on_both_legs() {
     let bob = Baresip::start(&pbx, &PhoneConfig::tls("101", PW101));
     alice.registered();
     bob.registered();
-    let bob_events = bob.ctl_spawn(&["wait:CALL_ESTABLISHED:20", "wait:CALL_CLOSED:30"]);
-    let (ok, events) = tokio::task::block_in_place(|| {
-        alice.ctl(&[
-            &format!("cmd:dial sip:101@{DOMAIN}"),
-            "wait:CALL_ESTABLISHED:20",
-            "sleep:1",
-            "cmd:hold",
-            "sleep:2",
-            "cmd:resume",
-            "sleep:2",
-            "cmd:hangup",
-            "wait:CALL_CLOSED:10",
-        ])
-    });
-    assert!(ok, "{events}\n{}", alice.log());
-    assert!(bob_events.await.unwrap().0);
-    // Bob's phone received the hold (sendonly from the PBX's side) and the
-    // resume as re-INVITEs on its own leg.
+    let (mut a, mut b) = (alice.connect().await, bob.connect().await);
+    a.cmd(&format!("dial sip:101@{DOMAIN}")).await;
+    a.wait("CALL_ESTABLISHED", 20).await;
+    b.wait("CALL_ESTABLISHED", 20).await;
+    let invites = || bob.log().matches("INVITE sip:").count();
+    a.cmd("hold").await;
+    eventually("the hold to reach bob", || {
+        invites() >= 2 && bob.log().contains("a=sendonly")
+    })
+    .await;
+    a.cmd("resume").await;
+    eventually("the resume to reach bob", || invites() >= 3).await;
+    // Audio flows again after the resume.
+    talk(&pbx, 1).await;
+    a.cmd("hangup").await;
+    a.wait("CALL_CLOSED", 10).await;
+    b.wait("CALL_CLOSED", 10).await;
     let blog = bob.log();
-    let invites = blog.matches("INVITE sip:").count();
-    assert!(invites >= 3, "bob saw {invites} INVITEs\n{blog}");
-    assert!(blog.contains("a=sendonly"), "no hold offer reached bob");
+    let resume = blog.rfind("INVITE sip:").map(|i| &blog[i..]).unwrap_or("");
+    assert!(
+        resume.contains("a=sendrecv"),
+        "the resume offer was not sendrecv:\n{resume}"
+    );
     eventually("the call to end", || pbx.running.sip.calls.active() == 0).await;
 }
 
@@ -267,12 +245,11 @@ async fn a_sips_call_to_a_plain_udp_phone_needs_end_to_end_security() {
     );
     alice.registered();
     carol.registered();
-    let (ok, events) =
-        tokio::task::block_in_place(|| alice.ctl(&[&format!("cmd:dial sips:102@{DOMAIN}"), "wait:CALL_CLOSED:20"]));
-    assert!(ok, "{events}");
-    let closed = events.lines().find(|l| l.contains("CALL_CLOSED")).unwrap_or_default();
+    let (mut a, mut c) = (alice.connect().await, carol.connect().await);
+    a.cmd(&format!("dial {}", sips("102"))).await;
+    let closed = a.wait("CALL_CLOSED", 20).await;
     assert!(
-        closed.contains("488"),
+        param(&closed).contains("488"),
         "refusal not passed on: {closed}\n{}",
         alice.log()
     );
@@ -283,54 +260,45 @@ async fn a_sips_call_to_a_plain_udp_phone_needs_end_to_end_security() {
     assert!(!carol.log().contains("INVITE sip"), "a second leg was started");
 
     // Disable it (hot reload of the plugin's configuration): the call connects.
-    let mut events_rx = pbx.running.policy.subscribe();
+    let mut reloads = pbx.running.policy.subscribe();
     std::fs::write(
         pbx.data.join("plugins/e2e-security.json"),
         format!("{{\"enabled\": false, \"domains\": {{\"{DOMAIN}\": false}}}}"),
     )
     .unwrap();
-    tokio::time::timeout(Duration::from_secs(20), async {
-        loop {
-            if let Ok(ev) = events_rx.recv().await
-                && ev.plugin == "e2e-security"
-            {
-                break;
-            }
-        }
-    })
-    .await
-    .expect("the plugin reloaded");
-    let carol_events = carol.ctl_spawn(&["wait:CALL_ESTABLISHED:20", "wait:CALL_CLOSED:20"]);
-    let (ok, events) = tokio::task::block_in_place(|| {
-        alice.ctl(&[
-            &format!("cmd:dial sips:102@{DOMAIN}"),
-            "wait:CALL_ESTABLISHED:20",
-            "sleep:1",
-            "cmd:hangup",
-            "wait:CALL_CLOSED:10",
-        ])
-    });
-    assert!(ok, "{events}\n{}", alice.log());
-    assert!(carol_events.await.unwrap().0);
+    reloaded(&mut reloads, "e2e-security").await;
+    a.cmd(&format!("dial {}", sips("102"))).await;
+    a.wait("CALL_ESTABLISHED", 20).await;
+    c.wait("CALL_ESTABLISHED", 20).await;
+    a.cmd("hangup").await;
+    a.wait("CALL_CLOSED", 10).await;
+    c.wait("CALL_CLOSED", 10).await;
     // Carol's leg is plain RTP over UDP: no keys were sent to her in clear.
     assert!(crypto_lines(&carol.log()).is_empty(), "SDES keys sent over UDP");
 }
 
-/// A sipp UAS playing a trunk on a UDP port; returns its task and port.
+async fn reloaded(rx: &mut tokio::sync::broadcast::Receiver<pbx::plugins::ReloadEvent>, plugin: &str) {
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while !matches!(rx.recv().await, Ok(ev) if ev.plugin == plugin) {}
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{plugin} did not reload"));
+}
+
+/// A sipp UAS playing a trunk on a UDP port; its output's stdout holds
+/// the messages it exchanged.
 fn sipp_trunk_uas(port: u16) -> tokio::task::JoinHandle<std::process::Output> {
     pbx_tests::require("sipp", "sip-tester");
     let dir = pbx_tests::tempdir();
     tokio::task::spawn_blocking(move || {
-        let out = std::process::Command::new("timeout")
+        let mut out = std::process::Command::new("timeout")
             .args(["-k", "2", "40", "sipp", "-sn", "uas", "-i", "127.0.0.1", "-p"])
             .arg(port.to_string())
             .args(["-m", "1", "-nostdin", "-trace_msg", "-message_file"])
             .arg(dir.path().join("msgs.log"))
             .output()
             .expect("running sipp");
-        let msgs = std::fs::read_to_string(dir.path().join("msgs.log")).unwrap_or_default();
-        let mut out = out;
-        out.stdout = msgs.into_bytes();
+        out.stdout = std::fs::read(dir.path().join("msgs.log")).unwrap_or_default();
         out
     })
 }
@@ -352,20 +320,16 @@ async fn calls_out_to_a_sipp_trunk_get_plain_rtp_and_sips_needs_an_exception() {
     let pbx = TestPbx::start_with(&exts(), &trunk, &[("dial-plan", plan), ("e2e-security", &e2e_on)]).await;
     let alice = Baresip::start(&pbx, &PhoneConfig::tls("100", PW100));
     alice.registered();
+    let mut a = alice.connect().await;
 
     // A plain call: sipp answers, the trunk leg is RTP/AVP without keys.
     let uas = sipp_trunk_uas(port);
     wait_udp_bound(port).await;
-    let (ok, events) = tokio::task::block_in_place(|| {
-        alice.ctl(&[
-            &format!("cmd:dial sip:95551234@{DOMAIN}"),
-            "wait:CALL_ESTABLISHED:20",
-            "sleep:1",
-            "cmd:hangup",
-            "wait:CALL_CLOSED:10",
-        ])
-    });
-    assert!(ok, "{events}\n{}", alice.log());
+    a.cmd(&format!("dial sip:95551234@{DOMAIN}")).await;
+    a.wait("CALL_ESTABLISHED", 20).await;
+    a.wait("CALL_MENC", 10).await;
+    a.cmd("hangup").await;
+    a.wait("CALL_CLOSED", 10).await;
     let out = uas.await.unwrap();
     let msgs = String::from_utf8_lossy(&out.stdout);
     assert!(msgs.contains("INVITE sip:5551234@"), "prefix not stripped:\n{msgs}");
@@ -373,38 +337,27 @@ async fn calls_out_to_a_sipp_trunk_get_plain_rtp_and_sips_needs_an_exception() {
         msgs.contains("RTP/AVP") && !msgs.contains("a=crypto"),
         "trunk leg not plain:\n{msgs}"
     );
-    assert_eq!(menc(&events).as_deref(), Some("AES_CM_128_HMAC_SHA1_80"));
+    assert_eq!(a.menc().as_deref(), Some("AES_CM_128_HMAC_SHA1_80"));
 
     // sips: to the trunk is refused while it is not an exception...
-    let (ok, events) = tokio::task::block_in_place(|| {
-        alice.ctl(&[&format!("cmd:dial sips:95551234@{DOMAIN}"), "wait:CALL_CLOSED:20"])
-    });
-    assert!(ok, "{events}");
-    assert!(events.contains("488"), "{events}");
+    a.cmd(&format!("dial {}", sips("95551234"))).await;
+    let closed = a.wait("CALL_CLOSED", 20).await;
+    assert!(param(&closed).contains("488"), "{closed}");
 
     // ...and allowed once the trunk-exceptions plugin lists it.
-    let mut rx = pbx.running.policy.subscribe();
+    let mut reloads = pbx.running.policy.subscribe();
     std::fs::write(
         pbx.data.join("plugins/trunk-exceptions.json"),
         r#"{"exempt": ["pstn"]}"#,
     )
     .unwrap();
-    tokio::time::timeout(Duration::from_secs(20), async {
-        while !matches!(rx.recv().await, Ok(ev) if ev.plugin == "trunk-exceptions") {}
-    })
-    .await
-    .expect("reloaded");
+    reloaded(&mut reloads, "trunk-exceptions").await;
     let uas = sipp_trunk_uas(port);
     wait_udp_bound(port).await;
-    let (ok, events) = tokio::task::block_in_place(|| {
-        alice.ctl(&[
-            &format!("cmd:dial sips:95551234@{DOMAIN}"),
-            "wait:CALL_ESTABLISHED:20",
-            "cmd:hangup",
-            "wait:CALL_CLOSED:10",
-        ])
-    });
-    assert!(ok, "{events}\n{}", alice.log());
+    a.cmd(&format!("dial {}", sips("95551234"))).await;
+    a.wait("CALL_ESTABLISHED", 20).await;
+    a.cmd("hangup").await;
+    a.wait("CALL_CLOSED", 10).await;
     assert!(uas.await.unwrap().status.success());
 }
 
@@ -415,7 +368,7 @@ async fn an_inbound_trunk_call_reaches_a_tls_extension() {
     let pbx = TestPbx::start_with(&exts(), &trunk, &[]).await;
     let alice = Baresip::start(&pbx, &PhoneConfig::tls("100", PW100));
     alice.registered();
-    let alice_events = alice.ctl_spawn(&["wait:CALL_ESTABLISHED:20", "wait:CALL_CLOSED:20"]);
+    let mut a = alice.connect().await;
     let recipe = shared_dir().join("peers/sipp/uac_invite.xml");
     let args: Vec<String> = [
         "-s",
@@ -449,9 +402,9 @@ async fn an_inbound_trunk_call_reaches_a_tls_extension() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let (ok, events) = alice_events.await.unwrap();
-    assert!(ok, "the extension never got the call: {events}\n{}", alice.log());
-    assert_eq!(menc(&events).as_deref(), Some("AES_CM_128_HMAC_SHA1_80"));
+    a.wait("CALL_ESTABLISHED", 20).await;
+    a.wait("CALL_CLOSED", 20).await;
+    assert_eq!(a.menc().as_deref(), Some("AES_CM_128_HMAC_SHA1_80"));
 }
 
 /// Read a 16-bit stereo WAV: (left, right, rate).
