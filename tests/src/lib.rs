@@ -123,6 +123,23 @@ pub fn free_port(udp: bool) -> u16 {
     }
 }
 
+/// A port `p` free on UDP and TCP with `p + 1` free on TCP (baresip's
+/// SIP and SIP-over-TLS ports), held together while checked.
+pub fn free_port_pair() -> u16 {
+    loop {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let p = udp.local_addr().unwrap().port();
+        if p == u16::MAX {
+            continue;
+        }
+        let tcp = std::net::TcpListener::bind(("127.0.0.1", p));
+        let tls = std::net::TcpListener::bind(("127.0.0.1", p + 1));
+        if tcp.is_ok() && tls.is_ok() {
+            return p;
+        }
+    }
+}
+
 /// Fail with an install hint when a peer program is missing.
 pub fn require(program: &str, package: &str) {
     let found = std::env::var_os("PATH")
@@ -269,8 +286,19 @@ fn rtp_range() -> String {
 
 impl Baresip {
     /// Start a phone for `cfg` against `pbx` (over its TLS or UDP port).
+    /// Its ports are picked free; should another process take one first
+    /// (baresip cannot bind port 0), it is started again on others.
     pub fn start(pbx: &TestPbx, cfg: &PhoneConfig) -> Baresip {
         require("baresip", "baresip");
+        for _ in 0..5 {
+            if let Some(phone) = Self::try_start(pbx, cfg) {
+                return phone;
+            }
+        }
+        panic!("baresip could not bind its ports five times in a row");
+    }
+
+    fn try_start(pbx: &TestPbx, cfg: &PhoneConfig) -> Option<Baresip> {
         let dir = tempdir();
         let conf = dir.path().join("conf");
         // baresip wants one PEM with certificate and key.
@@ -280,7 +308,8 @@ impl Baresip {
         let cert = dir.path().join("client.pem");
         std::fs::write(&cert, pem).unwrap();
         let ctrl = free_port(false);
-        let sip = free_port(false);
+        // SIP on UDP+TCP `sip`, TLS on `sip + 1`.
+        let sip = free_port_pair();
         let (aor, outbound) = match cfg.transport {
             "tls" => (
                 format!("<sip:{}@{DOMAIN};transport=tls>", cfg.user),
@@ -320,12 +349,30 @@ impl Baresip {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        Baresip {
+        let mut phone = Baresip {
             child,
             ctrl,
             log,
             rec,
             _dir: dir,
+        };
+        // Up when its control port answers; gone if a port was taken.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        loop {
+            if std::net::TcpStream::connect(("127.0.0.1", ctrl)).is_ok() {
+                return Some(phone);
+            }
+            if let Ok(Some(_)) = phone.child.try_wait() {
+                let log = phone.log();
+                assert!(log.contains("Address already in use"), "baresip exited:\n{log}");
+                return None;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "baresip did not start:\n{}",
+                phone.log()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
         }
     }
 
