@@ -425,6 +425,17 @@ impl Baresip {
         assert!(ok, "baresip did not register: {out}\n{}", self.log());
     }
 
+    /// Send a signal (`STOP`, `CONT`) to the baresip process (the child
+    /// of its `timeout` wrapper): `STOP` makes a phone go silent at once,
+    /// as one that lost power or network.
+    pub fn signal(&self, sig: &str) {
+        let status = Command::new("pkill")
+            .args([&format!("-{sig}"), "-P", &self.child.id().to_string(), "baresip"])
+            .status()
+            .expect("pkill");
+        assert!(status.success(), "no baresip process to signal");
+    }
+
     /// Its log (SIP messages in clear, `-s`).
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

@@ -143,6 +143,10 @@ pub struct LegConfig {
     /// Payload types as this leg's phone uses them, for recording. Empty
     /// means the static ones: 0 is PCMU, 8 is PCMA.
     pub codecs: Vec<(u8, Codec)>,
+    /// The phone is not expected to send (it is held: the SDP says
+    /// `sendonly` toward it, or `inactive`), so its silence does not time
+    /// the call out.
+    pub on_hold: bool,
 }
 
 /// State a call shares between its owner and its worker.
@@ -262,6 +266,7 @@ impl CallMedia {
             inbound,
             outbound,
             codecs,
+            on_hold: leg.on_hold,
         };
         let id = self.id;
         self.relay.request(self.worker, |ack| Ctrl::Configure {
@@ -316,13 +321,16 @@ impl CallMedia {
         }
     }
 
-    /// Resolves once no packet has been accepted on either leg for the
-    /// relay's `media_timeout`.
+    /// Resolves once a leg that should send (configured, not
+    /// [`on_hold`](LegConfig::on_hold)) has had no packet accepted for the
+    /// relay's `media_timeout`: a phone that died or lost its network
+    /// ends the call even while the other phone keeps talking.
     ///
-    /// The clock starts at the first [`configure`](Self::configure) (never
-    /// before: a call still ringing does not time out) and restarts at
-    /// every accepted packet (authenticated, from the latched source;
-    /// garbage does not keep a call alive) and at every `configure`.
+    /// A leg's clock starts when it is configured (never before: a call
+    /// still ringing does not time out) and restarts at every accepted
+    /// RTP or RTCP packet from it (authenticated, from the latched source;
+    /// garbage does not keep a call alive); every `configure` restarts
+    /// both legs' clocks.
     /// Once it has fired it stays resolved until the next `configure`.
     /// Cancel-safe; checked every `media_timeout / 8` (10 ms to 250 ms).
     pub async fn timed_out(&self) {

@@ -85,6 +85,7 @@ pub(crate) struct LegSetup {
     pub(crate) inbound: Crypto,
     pub(crate) outbound: Crypto,
     pub(crate) codecs: [Option<Law>; 128],
+    pub(crate) on_hold: bool,
 }
 
 /// What to do with one direction's SRTP context on (re)configure.
@@ -164,11 +165,12 @@ struct Call {
     legs: [Leg; 2],
     shared: Arc<CallShared>,
     recording: bool,
-    /// Set by the first configure: the media timeout runs from then on.
-    armed: bool,
+    /// Per leg: configured and expected to send, so the media timeout
+    /// runs for it.
+    armed: [bool; 2],
     fired: bool,
-    /// Last configure or accepted packet.
-    last_rx: Instant,
+    /// Per leg: last configure or accepted packet.
+    last_rx: [Instant; 2],
 }
 
 struct Leg {
@@ -346,9 +348,9 @@ impl Worker {
             legs: [leg(), leg()],
             shared: c.shared,
             recording: false,
-            armed: false,
+            armed: [false; 2],
             fired: false,
-            last_rx: now,
+            last_rx: [now; 2],
         };
         let registry = self.poll.registry();
         for (s, leg) in call.legs.iter_mut().enumerate() {
@@ -377,7 +379,9 @@ impl Worker {
 
     fn scan(&mut self, now: Instant) {
         for call in self.calls.iter_mut().flatten() {
-            if call.armed && !call.fired && now.saturating_duration_since(call.last_rx) >= self.timeout {
+            let silent =
+                (0..2).any(|i| call.armed[i] && now.saturating_duration_since(call.last_rx[i]) >= self.timeout);
+            if silent && !call.fired {
                 call.fired = true;
                 // Counted before the owner is woken, so it sees the count.
                 self.counters.add(W::Timeouts, 1);
@@ -413,8 +417,8 @@ impl Call {
             outbound: pick(setup.outbound, old_out),
             codecs: setup.codecs,
         });
-        self.armed = true;
-        self.last_rx = now;
+        self.armed[side.index()] = !setup.on_hold;
+        self.last_rx = [now; 2];
         if self.fired {
             self.fired = false;
             self.shared.timed_out.send_replace(false);
@@ -499,7 +503,7 @@ impl Call {
                 xs.set_latched(rtcp_sock, Some(from));
                 tracing::debug!(call_id = %self.call_id, side, rtcp = rtcp_sock, %from, "latched");
             }
-            self.last_rx = now;
+            self.last_rx[side] = now;
             xs.add(if rtcp { L::RtcpIn } else { L::PacketsIn }, 1);
             xs.add(L::BytesIn, len as u64);
             if !rtcp && let Some(info) = rtp::parse_rtp(&buf[..plain]) {

@@ -106,6 +106,7 @@ impl Phone {
                 .suite
                 .map(|s| LegKeys::new(s, self.send_key.clone().unwrap(), self.recv_key.clone().unwrap())),
             codecs: vec![],
+            on_hold: false,
         }
     }
 
@@ -551,6 +552,50 @@ async fn media_timeout_resolves_after_silence() {
 }
 
 #[tokio::test]
+async fn a_silent_leg_times_out_while_the_other_talks_unless_it_is_held() {
+    let relay = relay_with(Duration::from_millis(200), 1);
+    let mut a = Phone::new(None, 41);
+    let mut b = Phone::new(None, 42);
+    let call = call(&relay, &mut a, &mut b);
+    // B is held (told `sendonly`): its silence is expected. A talks for
+    // three timeouts (a bounded wait for an absence of the event).
+    call.configure(
+        Side::B,
+        LegConfig {
+            on_hold: true,
+            ..b.leg()
+        },
+    )
+    .unwrap();
+    let until = Instant::now() + Duration::from_millis(600);
+    while Instant::now() < until {
+        a.send(&[0xFF; 160]);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        tokio::time::timeout(Duration::ZERO, call.timed_out()).await.is_err(),
+        "a held leg timed out"
+    );
+    // Resumed but silent (the phone died): the call times out although A
+    // keeps talking.
+    call.configure(Side::B, b.leg()).unwrap();
+    let fired = async {
+        loop {
+            a.send(&[0xFF; 160]);
+            if tokio::time::timeout(Duration::from_millis(20), call.timed_out())
+                .await
+                .is_ok()
+            {
+                return;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), fired)
+        .await
+        .expect("the silent leg timed out");
+}
+
+#[tokio::test]
 async fn media_timeout_waits_for_configure() {
     let relay = relay_with(Duration::from_millis(50), 1);
     let call = relay.allocate("ringing").unwrap();
@@ -813,4 +858,22 @@ fn stats_and_close_are_consistent() {
     assert_eq!(live, closed);
     assert_eq!(closed.leg(Side::A).packets_in, 4);
     assert_eq!(closed.leg(Side::B).packets_out, 4);
+}
+
+#[test]
+fn a_plain_leg_echoing_the_srtp_legs_own_stream_back_is_relayed_intact() {
+    // A trunk that echoes audio returns the caller's own SSRC and
+    // sequence numbers; both directions must still be right.
+    let relay = relay();
+    let mut a = Phone::new(Some(Suite::AesCm128HmacSha1_80), 51);
+    let mut b = Phone::new(None, 52);
+    let _call = call(&relay, &mut a, &mut b);
+    for k in 0..20 {
+        let (plain, _) = a.send(&payload(k));
+        let (_, at_b) = b.recv();
+        assert_eq!(at_b, plain, "packet {k} reaches the plain leg decrypted");
+        b.rtp.send_to(&at_b, b.relay_rtp()).unwrap();
+        let (_, back) = a.recv();
+        assert_eq!(back, plain, "packet {k} echoed back intact");
+    }
 }

@@ -162,6 +162,7 @@ pub(super) fn leg_config(stream: &NegotiatedStream) -> pbx_media::LegConfig {
                 (c.payload_type, codec)
             })
             .collect(),
+        on_hold: !stream.direction.receives(),
     }
 }
 

@@ -137,11 +137,34 @@ async fn two_tls_phones_talk_through_the_pbx_with_different_srtp_suites_per_leg(
         .filter_map(|e| e.ok().map(|e| e.path()))
         .collect();
     assert_eq!(recordings.len(), 1, "{recordings:?}");
-    let (left, right, rate) = read_stereo_wav(&recordings[0]);
+    let (channels, rate) = read_wav(&recordings[0]);
+    assert_eq!(channels.len(), 2, "a stereo recording");
+    let (left, right) = (&channels[0], &channels[1]);
     assert_eq!(rate, 8000);
     assert!(left.len() > 8000 * 2, "recording too short: {} samples", left.len());
-    assert_eq!(dominant(&left, &[440.0, 1000.0]), 1000.0, "caller channel");
-    assert_eq!(dominant(&right, &[440.0, 1000.0]), 440.0, "callee channel");
+    assert_eq!(dominant(left, &[440.0, 1000.0]), 1000.0, "caller channel");
+    assert_eq!(dominant(right, &[440.0, 1000.0]), 440.0, "callee channel");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_that_goes_silent_is_hung_up_by_the_media_timeout() {
+    let pbx = TestPbx::start_with(&exts(), "timeout_secs = 2\n", &[]).await;
+    let alice = Baresip::start(&pbx, &PhoneConfig::tls("100", PW100));
+    let bob = Baresip::start(&pbx, &PhoneConfig::tls("101", PW101));
+    alice.registered();
+    bob.registered();
+    let (mut a, mut b) = (alice.connect().await, bob.connect().await);
+    a.cmd(&format!("dial sip:101@{DOMAIN}")).await;
+    a.wait("CALL_ESTABLISHED", 20).await;
+    b.wait("CALL_ESTABLISHED", 20).await;
+    talk(&pbx, 1).await;
+    // Bob's phone freezes (no RTP, no RTCP); Alice keeps talking.
+    bob.signal("STOP");
+    let closed = a.wait("CALL_CLOSED", 15).await;
+    bob.signal("CONT");
+    assert!(pbx.running.sip.calls.relay().counters().media_timeouts >= 1, "{closed}");
+    b.wait("CALL_CLOSED", 15).await;
+    eventually("the call to end", || pbx.running.sip.calls.active() == 0).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -285,15 +308,17 @@ async fn reloaded(rx: &mut tokio::sync::broadcast::Receiver<pbx::plugins::Reload
     .unwrap_or_else(|_| panic!("{plugin} did not reload"));
 }
 
-/// A sipp UAS playing a trunk on a UDP port; its output's stdout holds
-/// the messages it exchanged.
+/// A sipp UAS playing a trunk on a UDP port, echoing the RTP it gets;
+/// its output's stdout holds the messages it exchanged.
 fn sipp_trunk_uas(port: u16) -> tokio::task::JoinHandle<std::process::Output> {
     pbx_tests::require("sipp", "sip-tester");
     let dir = pbx_tests::tempdir();
+    let media = pbx_tests::free_port_pair();
     tokio::task::spawn_blocking(move || {
         let mut out = std::process::Command::new("timeout")
             .args(["-k", "2", "40", "sipp", "-sn", "uas", "-i", "127.0.0.1", "-p"])
             .arg(port.to_string())
+            .args(["-mp", &media.to_string(), "-rtp_echo"])
             .args(["-m", "1", "-nostdin", "-trace_msg", "-message_file"])
             .arg(dir.path().join("msgs.log"))
             .output()
@@ -322,12 +347,18 @@ async fn calls_out_to_a_sipp_trunk_get_plain_rtp_and_sips_needs_an_exception() {
     alice.registered();
     let mut a = alice.connect().await;
 
-    // A plain call: sipp answers, the trunk leg is RTP/AVP without keys.
+    // A plain call: sipp answers, the trunk leg is RTP/AVP without keys;
+    // sipp echoes the audio it gets, so Alice hears sound only if it went
+    // SRTP -> RTP to the trunk and RTP -> SRTP back. (Not her tone: within
+    // a call sipp 3.6 echoes each packet several times, from two ports,
+    // which the relay rightly drops as not latched, and the copies that
+    // pass are duplicates a jitter buffer mangles.)
     let uas = sipp_trunk_uas(port);
     wait_udp_bound(port).await;
     a.cmd(&format!("dial sip:95551234@{DOMAIN}")).await;
     a.wait("CALL_ESTABLISHED", 20).await;
     a.wait("CALL_MENC", 10).await;
+    talk(&pbx, 2).await;
     a.cmd("hangup").await;
     a.wait("CALL_CLOSED", 10).await;
     let out = uas.await.unwrap();
@@ -338,6 +369,14 @@ async fn calls_out_to_a_sipp_trunk_get_plain_rtp_and_sips_needs_an_exception() {
         "trunk leg not plain:\n{msgs}"
     );
     assert_eq!(a.menc().as_deref(), Some("AES_CM_128_HMAC_SHA1_80"));
+    let heard = alice.received_wavs();
+    assert!(!heard.is_empty(), "no WAV dump");
+    let (channels, _) = read_wav(&heard[0]);
+    let voiced = channels[0].iter().filter(|v| v.abs() > 500.0).count();
+    assert!(
+        voiced > 8000,
+        "the trunk's echo did not come back: {voiced} voiced samples"
+    );
 
     // sips: to the trunk is refused while it is not an exception...
     a.cmd(&format!("dial {}", sips("95551234"))).await;
@@ -407,32 +446,33 @@ async fn an_inbound_trunk_call_reaches_a_tls_extension() {
     assert_eq!(a.menc().as_deref(), Some("AES_CM_128_HMAC_SHA1_80"));
 }
 
-/// Read a 16-bit stereo WAV: (left, right, rate).
-fn read_stereo_wav(path: &std::path::Path) -> (Vec<f32>, Vec<f32>, u32) {
+/// Read a 16-bit PCM WAV: one sample vector per channel, and the rate.
+fn read_wav(path: &std::path::Path) -> (Vec<Vec<f32>>, u32) {
     let b = std::fs::read(path).unwrap();
     assert_eq!(&b[0..4], b"RIFF");
     assert_eq!(&b[8..12], b"WAVE");
     let mut i = 12;
-    let (mut channels, mut rate, mut data) = (0u16, 0u32, &b[0..0]);
+    let (mut channels, mut rate, mut data) = (0usize, 0u32, &b[0..0]);
     while i + 8 <= b.len() {
         let id = &b[i..i + 4];
         let len = u32::from_le_bytes(b[i + 4..i + 8].try_into().unwrap()) as usize;
         let body = &b[i + 8..(i + 8 + len).min(b.len())];
         if id == b"fmt " {
-            channels = u16::from_le_bytes([body[2], body[3]]);
+            channels = usize::from(u16::from_le_bytes([body[2], body[3]]));
             rate = u32::from_le_bytes(body[4..8].try_into().unwrap());
         } else if id == b"data" {
             data = body;
         }
         i += 8 + len + (len & 1);
     }
-    assert_eq!(channels, 2);
-    let (mut l, mut r) = (Vec::new(), Vec::new());
-    for frame in data.chunks_exact(4) {
-        l.push(f32::from(i16::from_le_bytes([frame[0], frame[1]])));
-        r.push(f32::from(i16::from_le_bytes([frame[2], frame[3]])));
+    assert!(channels > 0, "no fmt chunk");
+    let mut out = vec![Vec::new(); channels];
+    for frame in data.chunks_exact(2 * channels) {
+        for (c, s) in frame.chunks_exact(2).enumerate() {
+            out[c].push(f32::from(i16::from_le_bytes([s[0], s[1]])));
+        }
     }
-    (l, r, rate)
+    (out, rate)
 }
 
 /// Which of `candidates` (Hz) carries the most energy in `x` at 8 kHz
