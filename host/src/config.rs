@@ -76,7 +76,7 @@ ring_timeout_secs = 60
 # Trunks (gateways). Calls from `address` are inbound calls of the trunk.
 # [trunks.pstn]
 # address = "192.0.2.1:5060"
-# transport = "udp"        # udp | tcp
+# transport = "udp"        # udp (TCP/TLS trunks are not supported yet)
 # srtp = "off"             # off | optional | required
 # domain = "localhost"     # the PBX domain inbound calls belong to
 "#;
@@ -418,8 +418,11 @@ fn calls_config(
             .map_err(|_| format!("{what}.address: {:?} is not an address:port", t.address))?;
         let transport = match t.transport.as_deref().unwrap_or("udp") {
             "udp" => Proto::Udp,
-            "tcp" => Proto::Tcp,
-            other => return Err(format!("{what}.transport: {other:?} is not udp or tcp")),
+            other => {
+                return Err(format!(
+                    "{what}.transport: {other:?} is not supported (trunks are reached over udp for now)"
+                ));
+            }
         };
         let srtp = media_setting(&format!("{what}.srtp"), t.srtp.as_deref(), MediaSetting::Off)?;
         if srtp == MediaSetting::Auto {
@@ -462,6 +465,50 @@ mod tests {
         assert_eq!(c.plugins_dir, Path::new("/d/plugins"));
         assert_eq!(c.limits.deadline, Duration::from_millis(100));
         assert_eq!(c.limits.fuel, None);
+    }
+
+    #[test]
+    fn calls_media_extensions_and_trunks_parse() {
+        let c = Config::parse(
+            Path::new("/d"),
+            "[sip]\ndomain = \"example.test\"\n[media]\nbind = \"127.0.0.1\"\nports = [30000, 30099]\n\
+             timeout_secs = 5\n[calls]\nring_timeout_secs = 7\n\
+             [extensions.\"101\"]\nsrtp = \"required\"\nsrtp_suites = [\"AES_CM_128_HMAC_SHA1_32\"]\nrecord = true\n\
+             [trunks.pstn]\naddress = \"192.0.2.1:5060\"\n",
+        )
+        .unwrap();
+        let calls = &c.calls;
+        assert_eq!((calls.port_min, calls.port_max), (30000, 30099));
+        assert_eq!(calls.media_timeout, Duration::from_secs(5));
+        assert_eq!(calls.ring_timeout, Duration::from_secs(7));
+        let e = calls.endpoint("example.test", "101").unwrap();
+        assert_eq!(e.srtp, MediaSetting::Required);
+        assert_eq!(e.suites, [Suite::AesCm128HmacSha1_32]);
+        assert_eq!(e.record, Some(true));
+        let t = calls.trunk("pstn").unwrap();
+        assert_eq!(
+            (t.transport, t.srtp, t.domain.as_str()),
+            (Proto::Udp, MediaSetting::Off, "example.test")
+        );
+        assert_eq!(calls.recordings_dir, Path::new("/d/recordings"));
+    }
+
+    #[test]
+    fn bad_calls_config_is_explained() {
+        let bad = [
+            ("[extensions.\"1\"]\nsrtp_suites = [\"ROT13\"]\n", "srtp_suites"),
+            (
+                "[trunks.x]\naddress = \"192.0.2.1:5060\"\ntransport = \"tls\"\n",
+                "transport",
+            ),
+            ("[trunks.x]\naddress = \"nowhere\"\n", "address"),
+            ("[media]\nports = [5000, 4000]\n", "media.ports"),
+            ("[extensions.\"1\"]\nsrtp = \"maybe\"\n", "srtp"),
+        ];
+        for (text, what) in bad {
+            let e = Config::parse(Path::new("/d"), text).unwrap_err();
+            assert!(e.contains(what), "{text}: {e}");
+        }
     }
 
     #[test]

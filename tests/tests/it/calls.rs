@@ -185,8 +185,8 @@ async fn the_callee_hangs_up_and_the_caller_is_told() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cancel_before_answer_and_busy_callee() {
-    let pbx = TestPbx::start(&exts()).await;
+async fn cancel_before_answer_busy_callee_and_no_answer() {
+    let pbx = TestPbx::start_with(&exts(), "[calls]\nring_timeout_secs = 2\n", &[]).await;
     let alice = Baresip::start(&pbx, &PhoneConfig::tls("100", PW100));
     let bob = Baresip::start(
         &pbx,
@@ -215,7 +215,17 @@ async fn cancel_before_answer_and_busy_callee() {
     b.cmd("hangup").await;
     let closed = a.wait("CALL_CLOSED", 20).await;
     assert!(param(&closed).contains("486"), "alice was not told busy: {closed}");
+    b.wait("CALL_CLOSED", 10).await;
     eventually("the busy call to end", || pbx.running.sip.calls.active() == 0).await;
+
+    // No answer: after the ring timeout Alice is told 480 and Bob's phone
+    // stops ringing (CANCEL).
+    a.cmd(&format!("dial sip:101@{DOMAIN}")).await;
+    b.wait("CALL_INCOMING", 20).await;
+    let closed = a.wait("CALL_CLOSED", 15).await;
+    assert!(param(&closed).contains("480"), "alice was not told no answer: {closed}");
+    b.wait("CALL_CLOSED", 10).await;
+    eventually("the unanswered call to end", || pbx.running.sip.calls.active() == 0).await;
     assert_eq!(pbx.running.sip.calls.counters.answered.load(Ordering::Relaxed), 0);
 }
 
