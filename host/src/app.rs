@@ -111,6 +111,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         }
     }
 
+    tasks.extend(crate::calls::Calls::start_trunk_registrations(&core));
+
     let sock = crate::admin::socket_path(&config.data_dir);
     let _ = std::fs::remove_file(&sock);
     let admin = tokio::net::UnixListener::bind(&sock).with_context(|| format!("binding {}", sock.display()))?;

@@ -1,7 +1,7 @@
 //! The PBX configuration file (`pbx.toml` in the data folder), parsed raw
 //! with serde and then validated into [`Config`].
 
-use crate::calls::{CallsConfig, EndpointConfig, MediaSetting, TrunkConfig};
+use crate::calls::{CallsConfig, EndpointConfig, MediaSetting, Secret, TrunkAuth, TrunkConfig};
 use crate::plugins::{Hook, Limits};
 use crate::sip::Proto;
 use pbx_srtp::Suite;
@@ -79,6 +79,9 @@ ring_timeout_secs = 60
 # transport = "udp"        # udp (TCP/TLS trunks are not supported yet)
 # srtp = "off"             # off | optional | required
 # domain = "localhost"     # the PBX domain inbound calls belong to
+# username = "pbx"         # digest credentials the PBX answers the trunk's challenges with
+# password = "secret"
+# register = true          # keep a registration at the trunk (register_expires = 300)
 "#;
 
 #[derive(Debug, Deserialize)]
@@ -156,6 +159,14 @@ struct RawTrunk {
     srtp_suites: Vec<String>,
     #[serde(default)]
     domain: Option<String>,
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    register: bool,
+    #[serde(default)]
+    register_expires: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -430,7 +441,20 @@ fn calls_config(
                 "{what}.srtp: auto is for extensions; use off, optional or required"
             ));
         }
+        let auth = match (t.username, t.password) {
+            (Some(username), Some(password)) if !username.is_empty() => Some(TrunkAuth {
+                username,
+                password: Secret::new(password),
+            }),
+            (None, None) => None,
+            _ => return Err(format!("{what}: set both username and password, or neither")),
+        };
+        if t.register && auth.is_none() {
+            return Err(format!("{what}.register needs username and password"));
+        }
         trunk_list.push(TrunkConfig {
+            auth,
+            register: t.register.then(|| t.register_expires.unwrap_or(300).clamp(30, 3600)),
             name,
             address,
             transport,

@@ -215,6 +215,107 @@ impl fmt::Display for Challenge {
     }
 }
 
+/// The `name=value` parameters of a `Digest ...` header value, unquoted.
+fn digest_params(value: &str) -> Result<Vec<(&str, String)>, AuthError> {
+    let value = value.trim();
+    let scheme_end = value.find([' ', '\t']).ok_or(AuthError::Malformed("scheme"))?;
+    if !value[..scheme_end].eq_ignore_ascii_case("Digest") || has_forbidden_control(value) {
+        return Err(AuthError::Malformed("scheme"));
+    }
+    let mut params: Vec<(&str, String)> = Vec::new();
+    for item in split_top_level(&value[scheme_end..], b',') {
+        let (name, v) = item.split_once('=').ok_or(AuthError::Malformed("parameter"))?;
+        let name = name.trim();
+        if params.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            return Err(AuthError::Malformed("duplicate parameter"));
+        }
+        params.push((name, unquote(v.trim())));
+    }
+    Ok(params)
+}
+
+/// A server's challenge as a client reads it, to answer with credentials
+/// (the PBX registering to a trunk, or calling through one that asks).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerChallenge {
+    /// The realm.
+    pub realm: String,
+    /// The server's nonce.
+    pub nonce: String,
+    /// The opaque value to echo, if any.
+    pub opaque: Option<String>,
+    /// The hash algorithm.
+    pub algorithm: Algorithm,
+    /// The server offers `qop=auth` (else the RFC 2069 form is used).
+    pub qop_auth: bool,
+}
+
+impl ServerChallenge {
+    /// Parses a `WWW-Authenticate` / `Proxy-Authenticate` value.
+    ///
+    /// # Errors
+    ///
+    /// [`AuthError::Malformed`], [`AuthError::UnsupportedAlgorithm`], or
+    /// [`AuthError::UnsupportedQop`] when only `auth-int` is offered.
+    pub fn parse(value: &str) -> Result<Self, AuthError> {
+        let params = digest_params(value)?;
+        let get = |name: &str| {
+            params
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone())
+        };
+        let algorithm = match get("algorithm") {
+            None => Algorithm::Md5,
+            Some(a) if a.eq_ignore_ascii_case("MD5") => Algorithm::Md5,
+            Some(a) if a.eq_ignore_ascii_case("SHA-256") => Algorithm::Sha256,
+            Some(_) => return Err(AuthError::UnsupportedAlgorithm),
+        };
+        let qop_auth = match get("qop") {
+            None => false,
+            Some(q) if q.split(',').any(|t| t.trim().eq_ignore_ascii_case("auth")) => true,
+            Some(_) => return Err(AuthError::UnsupportedQop),
+        };
+        Ok(Self {
+            realm: get("realm").ok_or(AuthError::Malformed("realm"))?,
+            nonce: get("nonce")
+                .filter(|n| !n.is_empty())
+                .ok_or(AuthError::Malformed("nonce"))?,
+            opaque: get("opaque"),
+            algorithm,
+            qop_auth,
+        })
+    }
+
+    /// The credentials header value answering this challenge for a
+    /// request `method uri` (RFC 7616 §3.4): `cnonce` is a fresh random
+    /// string, `nc` counts the requests answered with this nonce (from 1).
+    pub fn answer(&self, method: &str, uri: &str, username: &str, password: &str, cnonce: &str, nc: u32) -> String {
+        let alg = self.algorithm;
+        let ha1 = alg.hash_joined(&[username, &self.realm, password]);
+        let ha2 = alg.hash_joined(&[method, uri]);
+        let nc_hex = format!("{nc:08x}");
+        let response = if self.qop_auth {
+            alg.hash_joined(&[&ha1, &self.nonce, &nc_hex, cnonce, "auth", &ha2])
+        } else {
+            alg.hash_joined(&[&ha1, &self.nonce, &ha2])
+        };
+        let mut v = format!(
+            "Digest username=\"{username}\", realm=\"{}\", nonce=\"{}\", uri=\"{uri}\", response=\"{response}\", algorithm={}",
+            self.realm,
+            self.nonce,
+            alg.as_str()
+        );
+        if self.qop_auth {
+            v.push_str(&format!(", qop=auth, nc={nc_hex}, cnonce=\"{cnonce}\""));
+        }
+        if let Some(o) = &self.opaque {
+            v.push_str(&format!(", opaque=\"{o}\""));
+        }
+        v
+    }
+}
+
 /// The parameters of a client's `Authorization` / `Proxy-Authorization`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DigestResponse {
@@ -245,20 +346,7 @@ impl DigestResponse {
     /// [`AuthError::Malformed`], [`AuthError::UnsupportedAlgorithm`] or
     /// [`AuthError::UnsupportedQop`].
     pub fn parse(value: &str) -> Result<Self, AuthError> {
-        let value = value.trim();
-        let scheme_end = value.find([' ', '\t']).ok_or(AuthError::Malformed("scheme"))?;
-        if !value[..scheme_end].eq_ignore_ascii_case("Digest") || has_forbidden_control(value) {
-            return Err(AuthError::Malformed("scheme"));
-        }
-        let mut params: Vec<(&str, String)> = Vec::new();
-        for item in split_top_level(&value[scheme_end..], b',') {
-            let (name, v) = item.split_once('=').ok_or(AuthError::Malformed("parameter"))?;
-            let name = name.trim();
-            if params.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
-                return Err(AuthError::Malformed("duplicate parameter"));
-            }
-            params.push((name, unquote(v.trim())));
-        }
+        let params = digest_params(value)?;
         let get = |name: &str| {
             params
                 .iter()

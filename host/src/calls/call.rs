@@ -12,9 +12,10 @@ use super::negotiate::{
 };
 use super::{INBOX, Input, MediaSetting, warning};
 use crate::plugins::{routing, security, types};
-use crate::sip::{Challenge, Core, Proto, Source, new_tag};
+use crate::sip::{Core, Proto, Source, new_tag};
 use pbx_media::{CallMedia, Side};
 use pbx_sdp::{NegotiatedStream, PendingOffer, Sdp, SrtpOffer, keep_key};
+use pbx_sip::auth::ChallengeKind;
 use pbx_sip::response::response_to;
 use pbx_sip::transaction::{
     ClientInvite, ClientNonInvite, Event, Reliability, ServerInvite, Timers, TransactionKey, cancel_for,
@@ -51,7 +52,7 @@ pub(super) fn start(core: &Arc<Core>, invite: Request, source: &Source) -> Optio
             };
             if let Err(response) = core
                 .registrar
-                .authenticate(&invite, source, &domain, &user, Challenge::Proxy)
+                .authenticate(&invite, source, &domain, &user, ChallengeKind::Proxy)
             {
                 return response.map(|r| *r);
             }
@@ -264,6 +265,8 @@ struct LegB {
     cancel_pending: bool,
     answered: bool,
     record: bool,
+    /// Credentials for one digest challenge from the callee (a trunk).
+    auth: Option<super::TrunkAuth>,
 }
 
 /// A re-INVITE being passed from one leg to the other.
@@ -701,6 +704,7 @@ impl Call {
                 let setting = endpoint.map_or(MediaSetting::Auto, |e| e.srtp);
                 let suites = endpoint.map(|e| e.suites.clone()).unwrap_or_default();
                 Ok(Plan {
+                    auth: None,
                     uri,
                     to: format!("<sip:{ext}@{domain}>"),
                     dest: binding.source,
@@ -722,6 +726,7 @@ impl Call {
                     .udp_source(trunk.address)
                     .ok_or_else(|| Refusal::new(503, "No UDP socket"))?;
                 Ok(Plan {
+                    auth: trunk.auth.clone(),
                     to: format!("<{uri}>"),
                     uri,
                     dest,
@@ -745,6 +750,7 @@ impl Call {
                     .udp_source(SocketAddr::new(ip, sip.port.unwrap_or(5060)))
                     .ok_or_else(|| Refusal::new(503, "No UDP socket"))?;
                 Ok(Plan {
+                    auth: None,
                     to: format!("<{uri}>"),
                     uri,
                     dest,
@@ -828,6 +834,7 @@ impl Call {
             cancel_pending: false,
             answered: false,
             record: plan.record,
+            auth: plan.auth,
         });
         self.phase = Phase::Ringing;
         self.ring_deadline = Some(Instant::now() + calls.config.ring_timeout);
@@ -849,6 +856,7 @@ impl Call {
                 }
             }
             200..=299 => self.on_b_answer(r).await,
+            401 | 407 if self.phase == Phase::Ringing && b.auth.is_some() => self.answer_b_challenge(&r).await,
             _ => {
                 tracing::info!(
                     call = self.id,
@@ -862,6 +870,53 @@ impl Call {
                 }
             }
         }
+    }
+
+    /// The trunk challenged our INVITE: send it again with credentials
+    /// (once; a second challenge is a refusal).
+    async fn answer_b_challenge(&mut self, r: &Response) {
+        let Some(b) = &mut self.b else { return };
+        let Some(auth) = b.auth.take() else { return };
+        let kind = if r.status() == 401 {
+            ChallengeKind::Www
+        } else {
+            ChallengeKind::Proxy
+        };
+        let challenge = r
+            .headers()
+            .get_all(&kind.challenge_header())
+            .find_map(|v| pbx_sip::auth::ServerChallenge::parse(v).ok());
+        let Some(challenge) = challenge else {
+            self.fail_a(Refusal::new(502, "Bad Gateway")).await;
+            return;
+        };
+        let uri = b.invite.uri().to_string();
+        let answer = challenge.answer("INVITE", &uri, &auth.username, auth.password.expose(), &new_tag(), 1);
+        let body = b.invite.body().to_vec();
+        let hops = b.invite.max_forwards().unwrap_or(70);
+        let Ok(mut invite) = b.dialog.request(Method::Invite, Some(body)) else {
+            return;
+        };
+        let _ = invite.set_header(HeaderName::MAX_FORWARDS, &hops.to_string());
+        if invite.push_header(kind.credentials_header(), &answer).is_err() {
+            return;
+        }
+        let dest = b.dialog.dest;
+        b.invite = invite.clone();
+        if let Ok(t) = ClientInvite::new(
+            invite,
+            reliability(dest.proto),
+            Timers::default(),
+            std::time::Instant::now(),
+        ) {
+            self.txns.push(Tx {
+                txn: Txn::Invite(Box::new(t)),
+                dest,
+                role: Role::BInvite,
+                done: false,
+            });
+        }
+        tracing::info!(call = self.id, "answered the trunk's digest challenge");
     }
 
     async fn on_b_answer(&mut self, r: Response) {
@@ -1355,6 +1410,8 @@ impl Call {
 
 /// How to reach the callee.
 struct Plan {
+    /// Credentials for the callee's digest challenge (trunks).
+    auth: Option<super::TrunkAuth>,
     uri: Uri,
     to: String,
     dest: Source,

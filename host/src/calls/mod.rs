@@ -21,6 +21,9 @@
 mod call;
 mod dialog;
 mod negotiate;
+mod trunk;
+
+pub use trunk::TrunkStatus;
 
 use crate::sip::{Core, Proto, Source};
 use pbx_sip::response::response_to;
@@ -77,6 +80,42 @@ pub struct TrunkConfig {
     pub suites: Vec<Suite>,
     /// The PBX domain its inbound calls belong to.
     pub domain: String,
+    /// Credentials for the trunk's digest challenges (registration and
+    /// calls).
+    pub auth: Option<TrunkAuth>,
+    /// Keep a registration at the trunk with this expiry (seconds).
+    pub register: Option<u32>,
+}
+
+/// A trunk account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrunkAuth {
+    /// User name.
+    pub username: String,
+    /// Password (never printed).
+    pub password: Secret,
+}
+
+/// A secret string: `Debug` prints `<redacted>`, there is no `Display`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wrap a secret.
+    pub fn new(s: String) -> Secret {
+        Secret(s)
+    }
+
+    /// The secret itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 /// Calls and media configuration (`[media]`, `[calls]`, `[extensions]`,
@@ -175,8 +214,11 @@ pub struct Calls {
     /// Counters.
     pub counters: CallCounters,
     relay: pbx_media::Relay,
-    /// Call task inboxes by the Call-ID of either leg.
+    /// Call task inboxes by the Call-ID of either leg (and of trunk
+    /// registrations).
     index: Mutex<HashMap<String, mpsc::Sender<Input>>>,
+    /// Trunk registrations by trunk name.
+    trunk_status: Mutex<HashMap<String, TrunkStatus>>,
 }
 
 /// How many messages may wait for one call task before more are dropped
@@ -199,12 +241,40 @@ impl Calls {
             counters: CallCounters::default(),
             relay,
             index: Mutex::new(HashMap::new()),
+            trunk_status: Mutex::new(HashMap::new()),
         })
     }
 
     /// The media relay.
     pub fn relay(&self) -> &pbx_media::Relay {
         &self.relay
+    }
+
+    /// Start keeping the registrations of the trunks that ask for one.
+    pub fn start_trunk_registrations(core: &Arc<Core>) -> Vec<tokio::task::JoinHandle<()>> {
+        core.calls
+            .config
+            .trunks
+            .iter()
+            .filter(|t| t.register.is_some())
+            .map(|t| tokio::spawn(trunk::keep_registered(core.clone(), t.clone())))
+            .collect()
+    }
+
+    /// The registration state of trunk `name`, if it registers.
+    pub fn trunk_status(&self, name: &str) -> Option<TrunkStatus> {
+        self.trunk_status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
+    }
+
+    fn set_trunk_status(&self, name: &str, status: TrunkStatus) {
+        self.trunk_status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_string(), status);
     }
 
     /// Calls in progress.
@@ -344,6 +414,8 @@ mod tests {
             srtp: MediaSetting::Off,
             suites: vec![],
             domain: "example.test".into(),
+            auth: None,
+            register: None,
         });
         let src = Source {
             proto: Proto::Udp,

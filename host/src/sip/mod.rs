@@ -17,5 +17,5 @@ mod transport;
 
 pub use core::{ALLOW, Core, Counters, SendError, new_tag};
 pub use guard::Guard;
-pub use registrar::{BindingEntry, Challenge, Registrar, RegistrarConfig};
+pub use registrar::{BindingEntry, Registrar, RegistrarConfig};
 pub use transport::{FlowId, Flows, Listeners, Proto, Source, TransportConfig, serve_stream, serve_udp};

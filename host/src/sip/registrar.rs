@@ -10,7 +10,7 @@
 use super::guard::Guard;
 use super::transport::{FlowId, Proto, Source};
 use crate::store::{Binding, Store};
-use pbx_sip::auth::{Algorithm, AuthError, Authenticator, Credential, DigestResponse};
+use pbx_sip::auth::{Algorithm, AuthError, Authenticator, ChallengeKind, Credential, DigestResponse};
 use pbx_sip::response::response_to;
 use pbx_sip::{HeaderName, Host, Request, Response, Uri};
 use std::collections::HashMap;
@@ -68,26 +68,6 @@ pub struct BindingEntry {
 }
 
 type Aor = (String, String);
-
-/// Which digest challenge a request gets: `401`/`WWW-Authenticate` from a
-/// registrar, `407`/`Proxy-Authenticate` for calls (RFC 3261 §22.3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Challenge {
-    /// REGISTER: `401`, credentials in `Authorization`.
-    Www,
-    /// INVITE and other requests to the PBX: `407`, credentials in
-    /// `Proxy-Authorization`.
-    Proxy,
-}
-
-impl Challenge {
-    fn credentials_header(self) -> HeaderName {
-        match self {
-            Challenge::Www => HeaderName::AUTHORIZATION,
-            Challenge::Proxy => HeaderName::PROXY_AUTHORIZATION,
-        }
-    }
-}
 
 /// The registrar.
 pub struct Registrar {
@@ -189,7 +169,7 @@ impl Registrar {
         let Some((domain, user)) = self.aor(req.to()) else {
             return reply(404, Some("Not a registrable address"));
         };
-        if let Err(reply) = self.authenticate(req, source, &domain, &user, Challenge::Www) {
+        if let Err(reply) = self.authenticate(req, source, &domain, &user, ChallengeKind::Www) {
             return reply.map(|r| *r);
         }
 
@@ -292,7 +272,7 @@ impl Registrar {
         source: &Source,
         domain: &str,
         user: &str,
-        kind: Challenge,
+        kind: ChallengeKind,
     ) -> Result<(), Option<Box<Response>>> {
         let reply = |code: u16, reason: Option<&str>| response_to(req, code, reason).ok().map(Box::new);
         let ip = source.remote.ip();
@@ -345,11 +325,8 @@ impl Registrar {
     }
 
     /// A `401` (or `407`) with the configured digest challenges.
-    fn challenge(&self, req: &Request, domain: &str, stale: bool, kind: Challenge) -> Option<Response> {
-        let (status, header) = match kind {
-            Challenge::Www => (401, HeaderName::WWW_AUTHENTICATE),
-            Challenge::Proxy => (407, HeaderName::PROXY_AUTHENTICATE),
-        };
+    fn challenge(&self, req: &Request, domain: &str, stale: bool, kind: ChallengeKind) -> Option<Response> {
+        let (status, header) = (kind.status(), kind.challenge_header());
         let mut r = response_to(req, status, None).ok()?;
         let mut realms = self.realms.lock().unwrap_or_else(|p| p.into_inner());
         let auth = realm(&mut realms, domain)?;

@@ -410,6 +410,65 @@ async fn calls_out_to_a_sipp_trunk_get_plain_rtp_and_sips_needs_an_exception() {
     assert!(uas.await.unwrap().status.success());
 }
 
+/// A sipp UAS running one of our scenarios (`tests/sipp/<name>.xml`) on a
+/// UDP port.
+fn sipp_scenario_uas(name: &str, port: u16) -> tokio::task::JoinHandle<std::process::Output> {
+    pbx_tests::require("sipp", "sip-tester");
+    let scenario = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("sipp/{name}.xml"));
+    let dir = pbx_tests::tempdir();
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new("timeout")
+            .args(["-k", "2", "40", "sipp", "-sf"])
+            .arg(&scenario)
+            .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-m", "1", "-nostdin"])
+            .args(["-mp", &pbx_tests::free_port_pair().to_string()])
+            .current_dir(dir.path())
+            .output()
+            .expect("running sipp")
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pbx_registers_to_a_trunk_and_answers_its_call_challenge() {
+    let port = pbx_tests::free_port(true);
+    let trunk = format!(
+        "[trunks.pstn]\naddress = \"127.0.0.1:{port}\"\nusername = \"pbxuser\"\npassword = \"trunk-secret\"\n\
+         register = true\nregister_expires = 60\n"
+    );
+    let plan = r#"{"trunk_prefixes": [{"prefix": "9", "trunk": "pstn"}]}"#;
+    // The provider's registrar checks the PBX's digest answer.
+    let registrar = sipp_scenario_uas("trunk_registrar", port);
+    wait_udp_bound(port).await;
+    let pbx = TestPbx::start_with(&exts(), &trunk, &[("dial-plan", plan)]).await;
+    let out = registrar.await.unwrap();
+    assert!(
+        out.status.success(),
+        "the registrar refused the PBX: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    eventually("the trunk registration", || {
+        pbx.running.sip.calls.trunk_status("pstn") == Some(pbx::calls::TrunkStatus::Registered { expires: 60 })
+    })
+    .await;
+
+    // A call out: the provider challenges the INVITE, the PBX answers it.
+    let alice = Baresip::start(&pbx, &PhoneConfig::tls("100", PW100));
+    alice.registered();
+    let mut a = alice.connect().await;
+    let provider = sipp_scenario_uas("trunk_uas_auth", port);
+    wait_udp_bound(port).await;
+    a.cmd(&format!("dial sip:95551234@{DOMAIN}")).await;
+    a.wait("CALL_ESTABLISHED", 20).await;
+    a.cmd("hangup").await;
+    a.wait("CALL_CLOSED", 10).await;
+    let out = provider.await.unwrap();
+    assert!(
+        out.status.success(),
+        "the provider refused the call: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_inbound_trunk_call_reaches_a_tls_extension() {
     let sipp_port = pbx_tests::free_port(true);

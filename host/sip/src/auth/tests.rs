@@ -253,3 +253,52 @@ fn secrets_stay_out_of_debug_output() {
     let err = verify(&mut a, &answer(&c, "wrong", 1, true), &cred, 2).unwrap_err();
     assert!(!format!("{err:?} {err}").contains("horse"));
 }
+
+#[test]
+fn a_client_answer_to_our_own_challenge_verifies() {
+    // The client side (the PBX toward a trunk) checked against the server
+    // side, for both algorithms, with and without qop.
+    for alg in [Algorithm::Md5, Algorithm::Sha256] {
+        let mut server = auth();
+        let challenge = server.challenge(alg, false, at(1000));
+        let read = ServerChallenge::parse(&challenge.to_string()).unwrap();
+        assert_eq!((read.algorithm, read.qop_auth), (alg, true));
+        assert_eq!(read.opaque.as_deref(), Some(challenge.opaque.as_str()));
+        let value = read.answer("REGISTER", "sip:pbx.example.test", "100", PASSWORD, "c0ffee", 1);
+        let response = DigestResponse::parse(&value).unwrap();
+        let cred = Credential::Password(PASSWORD.into());
+        assert_eq!(server.verify(&response, &Method::Register, &cred, at(1001)), Ok(()));
+        let wrong = read.answer("REGISTER", "sip:pbx.example.test", "100", "nope", "c0ffee", 2);
+        assert_eq!(
+            server.verify(
+                &DigestResponse::parse(&wrong).unwrap(),
+                &Method::Register,
+                &cred,
+                at(1001)
+            ),
+            Err(AuthError::WrongResponse)
+        );
+    }
+}
+
+#[test]
+fn server_challenges_from_other_stacks_are_read() {
+    // RFC 2617 §3.5's example, and an auth-int-only offer.
+    let c = ServerChallenge::parse(
+        "Digest realm=\"testrealm@host.com\", qop=\"auth,auth-int\", nonce=\"dcd98b7102dd2f0e8b11d0f600bfb0c093\", opaque=\"5ccc069c403ebaf9f0171e9517f40e41\"",
+    )
+    .unwrap();
+    assert!(c.qop_auth);
+    assert_eq!(c.algorithm, Algorithm::Md5);
+    // RFC 2617 §3.5: Mufasa / "Circle Of Life", GET /dir/index.html.
+    let v = c.answer("GET", "/dir/index.html", "Mufasa", "Circle Of Life", "0a4f113b", 1);
+    assert!(v.contains("response=\"6629fae49393a05397450978507c4ef1\""), "{v}");
+    assert_eq!(
+        ServerChallenge::parse("Digest realm=\"r\", nonce=\"n\", qop=\"auth-int\""),
+        Err(AuthError::UnsupportedQop)
+    );
+    assert!(ServerChallenge::parse("Basic realm=\"r\"").is_err());
+    // No qop: the RFC 2069 form.
+    let legacy = ServerChallenge::parse("Digest realm=\"r\", nonce=\"n\"").unwrap();
+    assert!(!legacy.answer("INVITE", "sip:x@y", "u", "p", "c", 1).contains("qop="));
+}
