@@ -397,12 +397,13 @@ impl Env {
         let callee_failures0 = callees.tally.failures.lock().unwrap().clone();
         let (cpu0, client0, t0) = (cpu_time(self.pid), cpu_time(std::process::id()), Instant::now());
         let deadline = t0 + sc.limit;
+        let run = run_tag();
         let mut tasks = Vec::new();
         for pair in 0..PAIRS {
             let (env, tally) = (self.clone(), tally.clone());
             let new_connection = sc.new_connection;
             tasks.push(tokio::spawn(async move {
-                caller(&env, pair, sc_tag(new_connection), new_connection, &tally, deadline).await;
+                caller(&env, pair, run, new_connection, &tally, deadline).await;
             }));
         }
         // Each task stops starting calls at the deadline; a call in
@@ -451,12 +452,11 @@ impl Env {
     }
 }
 
-/// A letter for Call-IDs, so runs never share one.
-fn sc_tag(new_connection: bool) -> char {
+/// A letter for the Call-IDs of a run, so runs never share one (a Call-ID
+/// the PBX still knows would reach that call instead of starting one).
+fn run_tag() -> char {
     static RUN: AtomicU64 = AtomicU64::new(0);
-    let n = RUN.fetch_add(1, Ordering::Relaxed);
-    let base = if new_connection { b'n' } else { b'p' };
-    char::from(base + (n % 8) as u8)
+    char::from(b'a' + (RUN.fetch_add(1, Ordering::Relaxed) % 26) as u8)
 }
 
 /// One caller phone: calls its callee until the run's calls are all

@@ -395,30 +395,6 @@ impl Baresip {
         )
     }
 
-    /// [`Self::ctl`] on a blocking thread, for steps that must run while
-    /// another phone acts (events reach only connected control clients).
-    pub fn ctl_spawn(&self, steps: &[&str]) -> tokio::task::JoinHandle<(bool, String)> {
-        let ctrl = self.ctrl;
-        let steps: Vec<String> = steps.iter().map(|s| s.to_string()).collect();
-        tokio::task::spawn_blocking(move || {
-            let mut args = vec![
-                shared_dir().join("peers/baresip/bctl.py").display().to_string(),
-                "--port".into(),
-                ctrl.to_string(),
-            ];
-            args.extend(steps);
-            let out = run_with_timeout(60, "python3", &args);
-            (
-                out.status.success(),
-                format!(
-                    "{}{}",
-                    String::from_utf8_lossy(&out.stdout),
-                    String::from_utf8_lossy(&out.stderr)
-                ),
-            )
-        })
-    }
-
     /// Wait (bounded) until the phone reports its registration OK.
     pub fn registered(&self) {
         let (ok, out) = self.ctl(&["poll:reginfo|\\bOK\\b|20"]);

@@ -72,7 +72,7 @@ pub use crypto::{CryptoAttr, KeyMaterial, KeyParam, Mki, SessionFlags};
 pub use error::{AcceptError, AnswerError, CryptoError, KeyGenError, OfferError, ParseError};
 pub use negotiate::{
     Codec, DEFAULT_SUITES, LocalMedia, NegotiatedCodec, NegotiatedStream, PendingOffer, RtcpTarget, SessionOrigin,
-    SrtpMode, SrtpOffer, SrtpParams, SrtpPolicy, SuiteChoice, answer, keep_key, offer,
+    SrtpMode, SrtpOffer, SrtpParams, SrtpPolicy, SuiteChoice, answer, keep_key, offer, static_format,
 };
 pub use pbx_srtp::Suite;
 pub use sdp::{Attribute, Bandwidth, Connection, Limits, Media, Origin, Proto, Sdp, Timing};

@@ -619,8 +619,8 @@ struct Format {
     channels: u16,
 }
 
-/// RFC 3551 static audio payload types.
-fn static_format(pt: u8) -> Option<(&'static str, u32)> {
+/// RFC 3551 static audio payload types: encoding name and clock rate.
+pub fn static_format(pt: u8) -> Option<(&'static str, u32)> {
     Some(match pt {
         0 => ("PCMU", 8000),
         3 => ("GSM", 8000),

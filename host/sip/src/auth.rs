@@ -105,6 +105,16 @@ impl Algorithm {
         }
     }
 
+    /// The `algorithm=` parameter (MD5 when absent, RFC 2617).
+    fn from_param(value: Option<&str>) -> Result<Algorithm, AuthError> {
+        match value {
+            None => Ok(Algorithm::Md5),
+            Some(a) if a.eq_ignore_ascii_case("MD5") => Ok(Algorithm::Md5),
+            Some(a) if a.eq_ignore_ascii_case("SHA-256") => Ok(Algorithm::Sha256),
+            Some(_) => Err(AuthError::UnsupportedAlgorithm),
+        }
+    }
+
     /// Lower-case hex of the hash of `data`.
     fn hex(self, data: &[u8]) -> String {
         match self {
@@ -265,12 +275,7 @@ impl ServerChallenge {
                 .find(|(n, _)| n.eq_ignore_ascii_case(name))
                 .map(|(_, v)| v.clone())
         };
-        let algorithm = match get("algorithm") {
-            None => Algorithm::Md5,
-            Some(a) if a.eq_ignore_ascii_case("MD5") => Algorithm::Md5,
-            Some(a) if a.eq_ignore_ascii_case("SHA-256") => Algorithm::Sha256,
-            Some(_) => return Err(AuthError::UnsupportedAlgorithm),
-        };
+        let algorithm = Algorithm::from_param(get("algorithm").as_deref())?;
         let qop_auth = match get("qop") {
             None => false,
             Some(q) if q.split(',').any(|t| t.trim().eq_ignore_ascii_case("auth")) => true,
@@ -285,6 +290,21 @@ impl ServerChallenge {
             algorithm,
             qop_auth,
         })
+    }
+
+    /// The first usable challenge of a `401` or `407` response, with its
+    /// kind (which header the answer goes in).
+    pub fn from_response(response: &crate::Response) -> Option<(ChallengeKind, ServerChallenge)> {
+        let kind = match response.status() {
+            401 => ChallengeKind::Www,
+            407 => ChallengeKind::Proxy,
+            _ => return None,
+        };
+        let challenge = response
+            .headers()
+            .get_all(&kind.challenge_header())
+            .find_map(|v| ServerChallenge::parse(v).ok())?;
+        Some((kind, challenge))
     }
 
     /// The credentials header value answering this challenge for a
@@ -354,12 +374,7 @@ impl DigestResponse {
                 .map(|(_, v)| v.clone())
         };
         let required = |name: &'static str| get(name).filter(|v| !v.is_empty()).ok_or(AuthError::Malformed(name));
-        let algorithm = match get("algorithm") {
-            None => Algorithm::Md5,
-            Some(a) if a.eq_ignore_ascii_case("MD5") => Algorithm::Md5,
-            Some(a) if a.eq_ignore_ascii_case("SHA-256") => Algorithm::Sha256,
-            Some(_) => return Err(AuthError::UnsupportedAlgorithm),
-        };
+        let algorithm = Algorithm::from_param(get("algorithm").as_deref())?;
         if get("userhash").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
             return Err(AuthError::UnsupportedAlgorithm);
         }

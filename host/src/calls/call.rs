@@ -877,16 +877,7 @@ impl Call {
     async fn answer_b_challenge(&mut self, r: &Response) {
         let Some(b) = &mut self.b else { return };
         let Some(auth) = b.auth.take() else { return };
-        let kind = if r.status() == 401 {
-            ChallengeKind::Www
-        } else {
-            ChallengeKind::Proxy
-        };
-        let challenge = r
-            .headers()
-            .get_all(&kind.challenge_header())
-            .find_map(|v| pbx_sip::auth::ServerChallenge::parse(v).ok());
-        let Some(challenge) = challenge else {
+        let Some((kind, challenge)) = pbx_sip::auth::ServerChallenge::from_response(r) else {
             self.fail_a(Refusal::new(502, "Bad Gateway")).await;
             return;
         };

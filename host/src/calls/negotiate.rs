@@ -64,7 +64,7 @@ pub(super) fn offered_codecs(offer: &Sdp) -> Vec<Codec> {
             let (name, clock_rate, channels) = match m.rtpmap(pt) {
                 Some(map) => (map.encoding.clone(), map.clock_rate, map.channels.unwrap_or(1)),
                 None => {
-                    let (n, r) = static_payload(pt)?;
+                    let (n, r) = pbx_sdp::static_format(pt)?;
                     (n.to_string(), r, 1)
                 }
             };
@@ -92,19 +92,6 @@ pub(super) fn agreed_codecs(stream: &NegotiatedStream) -> Vec<Codec> {
             fmtp: c.fmtp.clone(),
         })
         .collect()
-}
-
-fn static_payload(pt: u8) -> Option<(&'static str, u32)> {
-    Some(match pt {
-        0 => ("PCMU", 8000),
-        3 => ("GSM", 8000),
-        4 => ("G723", 8000),
-        8 => ("PCMA", 8000),
-        9 => ("G722", 8000),
-        13 => ("CN", 8000),
-        18 => ("G729", 8000),
-        _ => return None,
-    })
 }
 
 /// Our media description for one leg.

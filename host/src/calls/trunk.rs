@@ -4,7 +4,7 @@
 
 use super::{Input, TrunkConfig};
 use crate::sip::{Core, new_tag};
-use pbx_sip::auth::{ChallengeKind, ServerChallenge};
+use pbx_sip::auth::ServerChallenge;
 use pbx_sip::transaction::{ClientNonInvite, Event, Reliability, Timers};
 use pbx_sip::{Header, HeaderName, Headers, Method, Request, Response, Uri};
 use std::net::SocketAddr;
@@ -112,15 +112,7 @@ async fn register_once(
         match response.status() {
             200..=299 => return Ok(granted(&response, expires)),
             status @ (401 | 407) if credentials.is_none() => {
-                let kind = if status == 401 {
-                    ChallengeKind::Www
-                } else {
-                    ChallengeKind::Proxy
-                };
-                let challenge = response
-                    .headers()
-                    .get_all(&kind.challenge_header())
-                    .find_map(|v| ServerChallenge::parse(v).ok())
+                let (kind, challenge) = ServerChallenge::from_response(&response)
                     .ok_or_else(|| format!("{status} without a usable challenge"))?;
                 let answer = challenge.answer(
                     "REGISTER",

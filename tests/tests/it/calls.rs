@@ -2,7 +2,7 @@
 //! SRTP (one leg `_80`, the other `_32`), cancel, busy, hold/resume,
 //! `sips:` end-to-end security, a sipp trunk; bad offers.
 
-use pbx_tests::{Baresip, DOMAIN, PhoneConfig, TestPbx, shared_dir, wav_has_tone};
+use pbx_tests::{Baresip, Ctl, DOMAIN, PhoneConfig, TestPbx, shared_dir, wav_has_tone};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -65,6 +65,31 @@ async fn talk(pbx: &TestPbx, secs: u64) {
     .await;
 }
 
+/// Alice (100) and Bob (101, set up as `bob`) registered over TLS, with
+/// their control links connected.
+async fn alice_and_bob(pbx: &TestPbx, bob: PhoneConfig) -> (Baresip, Baresip, Ctl, Ctl) {
+    let alice = Baresip::start(pbx, &PhoneConfig::tls("100", PW100));
+    let bob = Baresip::start(pbx, &bob);
+    alice.registered();
+    bob.registered();
+    let (a, b) = (alice.connect().await, bob.connect().await);
+    (alice, bob, a, b)
+}
+
+/// Alice dials Bob and both see the call up.
+async fn call_up(a: &mut Ctl, b: &mut Ctl) {
+    a.cmd(&format!("dial sip:101@{DOMAIN}")).await;
+    a.wait("CALL_ESTABLISHED", 20).await;
+    b.wait("CALL_ESTABLISHED", 20).await;
+}
+
+/// `x` hangs up and both see the call closed.
+async fn hang_up(x: &mut Ctl, y: &mut Ctl) {
+    x.cmd("hangup").await;
+    x.wait("CALL_CLOSED", 10).await;
+    y.wait("CALL_CLOSED", 10).await;
+}
+
 fn param(event: &serde_json::Value) -> &str {
     event["param"].as_str().unwrap_or("")
 }
@@ -72,28 +97,18 @@ fn param(event: &serde_json::Value) -> &str {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_tls_phones_talk_through_the_pbx_with_different_srtp_suites_per_leg() {
     let pbx = TestPbx::start_with(&exts(), TAG32_FOR_101, &[]).await;
-    let alice = Baresip::start(&pbx, &PhoneConfig::tls("100", PW100));
-    let bob = Baresip::start(
-        &pbx,
-        &PhoneConfig {
-            tone: 440,
-            ..PhoneConfig::tls("101", PW101)
-        },
-    );
-    alice.registered();
-    bob.registered();
+    let bob_440 = PhoneConfig {
+        tone: 440,
+        ..PhoneConfig::tls("101", PW101)
+    };
+    let (alice, bob, mut a, mut b) = alice_and_bob(&pbx, bob_440).await;
 
     // Alice calls; both talk for 3 s of relayed audio; Alice hangs up.
-    let (mut a, mut b) = (alice.connect().await, bob.connect().await);
-    a.cmd(&format!("dial sip:101@{DOMAIN}")).await;
-    a.wait("CALL_ESTABLISHED", 20).await;
-    b.wait("CALL_ESTABLISHED", 20).await;
+    call_up(&mut a, &mut b).await;
     a.wait("CALL_MENC", 10).await;
     b.wait("CALL_MENC", 10).await;
     talk(&pbx, 3).await;
-    a.cmd("hangup").await;
-    a.wait("CALL_CLOSED", 10).await;
-    b.wait("CALL_CLOSED", 10).await;
+    hang_up(&mut a, &mut b).await;
 
     // Each leg negotiated its own suite.
     assert_eq!(a.menc().as_deref(), Some("AES_CM_128_HMAC_SHA1_80"), "{:?}", a.events);
@@ -149,14 +164,8 @@ async fn two_tls_phones_talk_through_the_pbx_with_different_srtp_suites_per_leg(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_phone_that_goes_silent_is_hung_up_by_the_media_timeout() {
     let pbx = TestPbx::start_with(&exts(), "timeout_secs = 2\n", &[]).await;
-    let alice = Baresip::start(&pbx, &PhoneConfig::tls("100", PW100));
-    let bob = Baresip::start(&pbx, &PhoneConfig::tls("101", PW101));
-    alice.registered();
-    bob.registered();
-    let (mut a, mut b) = (alice.connect().await, bob.connect().await);
-    a.cmd(&format!("dial sip:101@{DOMAIN}")).await;
-    a.wait("CALL_ESTABLISHED", 20).await;
-    b.wait("CALL_ESTABLISHED", 20).await;
+    let (_alice, bob, mut a, mut b) = alice_and_bob(&pbx, PhoneConfig::tls("101", PW101)).await;
+    call_up(&mut a, &mut b).await;
     talk(&pbx, 1).await;
     // Bob's phone freezes (no RTP, no RTCP); Alice keeps talking.
     bob.signal("STOP");
@@ -170,42 +179,26 @@ async fn a_phone_that_goes_silent_is_hung_up_by_the_media_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_callee_hangs_up_and_the_caller_is_told() {
     let pbx = TestPbx::start(&exts()).await;
-    let alice = Baresip::start(&pbx, &PhoneConfig::tls("100", PW100));
-    let bob = Baresip::start(&pbx, &PhoneConfig::tls("101", PW101));
-    alice.registered();
-    bob.registered();
-    let (mut a, mut b) = (alice.connect().await, bob.connect().await);
-    a.cmd(&format!("dial sip:101@{DOMAIN}")).await;
-    a.wait("CALL_ESTABLISHED", 20).await;
-    b.wait("CALL_ESTABLISHED", 20).await;
-    b.cmd("hangup").await;
-    b.wait("CALL_CLOSED", 10).await;
-    a.wait("CALL_CLOSED", 10).await;
+    let (_alice, _bob, mut a, mut b) = alice_and_bob(&pbx, PhoneConfig::tls("101", PW101)).await;
+    call_up(&mut a, &mut b).await;
+    hang_up(&mut b, &mut a).await;
     eventually("the call to end", || pbx.running.sip.calls.active() == 0).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_before_answer_busy_callee_and_no_answer() {
     let pbx = TestPbx::start_with(&exts(), "[calls]\nring_timeout_secs = 2\n", &[]).await;
-    let alice = Baresip::start(&pbx, &PhoneConfig::tls("100", PW100));
-    let bob = Baresip::start(
-        &pbx,
-        &PhoneConfig {
-            answermode: "manual",
-            ..PhoneConfig::tls("101", PW101)
-        },
-    );
-    alice.registered();
-    bob.registered();
-    let (mut a, mut b) = (alice.connect().await, bob.connect().await);
+    let ringing = PhoneConfig {
+        answermode: "manual",
+        ..PhoneConfig::tls("101", PW101)
+    };
+    let (_alice, bob, mut a, mut b) = alice_and_bob(&pbx, ringing).await;
 
     // CANCEL: Alice hangs up while Bob's phone rings.
     a.cmd(&format!("dial sip:101@{DOMAIN}")).await;
     b.wait("CALL_INCOMING", 20).await;
     a.wait("CALL_RINGING", 20).await;
-    a.cmd("hangup").await;
-    a.wait("CALL_CLOSED", 10).await;
-    b.wait("CALL_CLOSED", 10).await;
+    hang_up(&mut a, &mut b).await;
     assert!(bob.log().contains("CANCEL sip:"), "bob got no CANCEL");
     eventually("the cancelled call to end", || pbx.running.sip.calls.active() == 0).await;
 
@@ -232,14 +225,8 @@ async fn cancel_before_answer_busy_callee_and_no_answer() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hold_and_resume_are_renegotiated_on_both_legs() {
     let pbx = TestPbx::start(&exts()).await;
-    let alice = Baresip::start(&pbx, &PhoneConfig::tls("100", PW100));
-    let bob = Baresip::start(&pbx, &PhoneConfig::tls("101", PW101));
-    alice.registered();
-    bob.registered();
-    let (mut a, mut b) = (alice.connect().await, bob.connect().await);
-    a.cmd(&format!("dial sip:101@{DOMAIN}")).await;
-    a.wait("CALL_ESTABLISHED", 20).await;
-    b.wait("CALL_ESTABLISHED", 20).await;
+    let (_alice, bob, mut a, mut b) = alice_and_bob(&pbx, PhoneConfig::tls("101", PW101)).await;
+    call_up(&mut a, &mut b).await;
     let invites = || bob.log().matches("INVITE sip:").count();
     a.cmd("hold").await;
     eventually("the hold to reach bob", || {
@@ -250,9 +237,7 @@ async fn hold_and_resume_are_renegotiated_on_both_legs() {
     eventually("the resume to reach bob", || invites() >= 3).await;
     // Audio flows again after the resume.
     talk(&pbx, 1).await;
-    a.cmd("hangup").await;
-    a.wait("CALL_CLOSED", 10).await;
-    b.wait("CALL_CLOSED", 10).await;
+    hang_up(&mut a, &mut b).await;
     let blog = bob.log();
     let resume = blog.rfind("INVITE sip:").map(|i| &blog[i..]).unwrap_or("");
     assert!(
