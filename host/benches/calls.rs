@@ -37,9 +37,11 @@
 //! measurement windows, so it is measured on its own afterwards
 //! (`deferred_cpu_us_per_call`), while the hook timing runs in-process.
 //!
-//! Prints `calls <figure> <value> <unit>`. `PBX_BENCH_CALLS=<n>` changes
-//! the number of calls of the persistent run (e.g. for `perf record -p`
-//! on the `server_pid` printed first).
+//! Prints `calls <figure> <value> <unit>`. For profiling (`perf record -p`
+//! on the `server_pid` printed first), `PBX_BENCH_CALLS=<n>` sets the
+//! number of calls of the persistent run (and lets it run up to 60 s), and
+//! `PBX_BENCH_PERSISTENT_ONLY=1` skips the new-connection run; the line
+//! `calls: persistent run starts` goes to standard error.
 
 use md5::{Digest, Md5};
 use pbx::plugins::types::{Call, Caller, Target, Transport};
@@ -85,10 +87,8 @@ fn main() {
     if let Some(data) = std::env::var_os("PBX_BENCH_SERVER") {
         return server(data.into());
     }
-    let persistent_calls = std::env::var("PBX_BENCH_CALLS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5000);
+    let persistent_calls: Option<u64> = std::env::var("PBX_BENCH_CALLS").ok().and_then(|v| v.parse().ok());
+    let persistent_only = std::env::var_os("PBX_BENCH_PERSISTENT_ONLY").is_some();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
@@ -132,18 +132,21 @@ fn main() {
         let warm = env.run(&warm, &callees).await;
         let fresh = Scenario {
             name: "new_tls_connection_per_call",
-            calls: 2000,
+            calls: if persistent_only { 0 } else { 2000 },
             limit: Duration::from_secs(8),
             new_connection: true,
         };
         let fresh = env.run(&fresh, &callees).await;
-        fresh.print();
+        if !persistent_only {
+            fresh.print();
+        }
         let persistent = Scenario {
             name: "persistent",
-            calls: persistent_calls,
-            limit: Duration::from_secs(12),
+            calls: persistent_calls.unwrap_or(5000),
+            limit: Duration::from_secs(if persistent_calls.is_some() { 60 } else { 12 }),
             new_connection: false,
         };
+        eprintln!("calls: persistent run starts");
         let persistent = env.run(&persistent, &callees).await;
         persistent.print();
 
@@ -523,16 +526,15 @@ impl From<String> for Failure {
 /// setup time: authenticated INVITE sent → 200 received.
 async fn place_call(c: &mut Conn, ext: u32, callee: u32, call_id: &str, tally: &Tally) -> Result<Duration, Failure> {
     let ruri = format!("sip:{callee}@{DOMAIN}");
-    let from = format!(
-        "<sip:{ext}@{DOMAIN}>;tag=f{call_id_hash}",
-        call_id_hash = short_hash(call_id)
-    );
+    // Tags, branches and the SDP session id, unique per call.
+    let id = short_hash(call_id);
+    let from = format!("<sip:{ext}@{DOMAIN}>;tag=f{id:x}");
     let key = KeyMaterial::random(Suite::AesCm128HmacSha1_80).map_err(|e| format!("keygen: {e}"))?;
     let crypto = CryptoAttr::new(1, key).to_string();
     let sdp = format!(
         "v=0\r\no=- {n} 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
          m=audio {port} RTP/SAVP 0\r\na=rtpmap:0 PCMU/8000\r\na=ptime:20\r\na=sendrecv\r\na=crypto:{crypto}\r\n",
-        n = short_hash(call_id) as u32,
+        n = id as u32,
         port = 30000 + (ext - CALLER_BASE) * 2,
     );
     let invite = |cseq: u32, branch: &str, auth: &str| {
@@ -547,7 +549,7 @@ async fn place_call(c: &mut Conn, ext: u32, callee: u32, call_id: &str, tally: &
     };
 
     // INVITE without credentials: 407, which the caller ACKs (same branch).
-    let branch = format!("{call_id_hash:x}a", call_id_hash = short_hash(call_id));
+    let branch = format!("{id:x}a");
     c.send(invite(1, &branch, "").as_bytes()).await?;
     let challenge = c.response(call_id, 1, tally).await?;
     if challenge.status() != 407 {
@@ -562,7 +564,7 @@ async fn place_call(c: &mut Conn, ext: u32, callee: u32, call_id: &str, tally: &
     let auth = proxy_authorization(&challenge, ext, &ruri)?;
 
     // INVITE with credentials: 100, 180, 200 with the PBX's SDP answer.
-    let branch = format!("{:x}b", short_hash(call_id));
+    let branch = format!("{id:x}b");
     c.send(invite(2, &branch, &auth).as_bytes()).await?;
     let sent = Instant::now();
     let mut seen = Vec::new();
@@ -603,10 +605,9 @@ async fn place_call(c: &mut Conn, ext: u32, callee: u32, call_id: &str, tally: &
     let to = ok.headers().get(&HeaderName::TO).unwrap_or_default().to_string();
     let in_dialog = |method: &str, cseq: u32, suffix: char| {
         format!(
-            "{method} {target} SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1:5999;branch=z9hG4bK{:x}{suffix};rport\r\n\
+            "{method} {target} SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1:5999;branch=z9hG4bK{id:x}{suffix};rport\r\n\
              Max-Forwards: 70\r\nFrom: {from}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} {method}\r\n\
-             Content-Length: 0\r\n\r\n",
-            short_hash(call_id)
+             Content-Length: 0\r\n\r\n"
         )
     };
     c.send(in_dialog("ACK", 2, 'c').as_bytes()).await?;

@@ -270,6 +270,11 @@ pub struct Baresip {
 
 impl Drop for Baresip {
     fn drop(&mut self) {
+        // Kill baresip itself first: killing only its `timeout` wrapper
+        // would leave it running, orphaned, with nothing to stop it.
+        let _ = Command::new("pkill")
+            .args(["-KILL", "-P", &self.child.id().to_string()])
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -267,6 +267,10 @@ struct LegB {
     record: bool,
     /// Credentials for one digest challenge from the callee (a trunk).
     auth: Option<super::TrunkAuth>,
+    /// Our tag on this leg (in our From).
+    tag: String,
+    /// The callee's tag, once it answered.
+    remote_tag: Option<String>,
 }
 
 /// A re-INVITE being passed from one leg to the other.
@@ -453,7 +457,7 @@ impl Call {
             calls.counters.failed.fetch_add(1, Ordering::Relaxed);
         }
         let stats = match Arc::try_unwrap(media) {
-            Ok(m) => m.close(),
+            Ok(m) => blocking(|| m.close()),
             Err(m) => m.stats(),
         };
         tracing::info!(
@@ -580,6 +584,18 @@ impl Call {
 
     async fn on_request(&mut self, request: Request, source: Source) {
         let now = std::time::Instant::now();
+        let side = if request.call_id() == self.a.dialog.call_id {
+            Side::A
+        } else {
+            Side::B
+        };
+        // Only the leg's own peer speaks for it: its connection (TCP/TLS)
+        // or its address (UDP).
+        if !self.is_peer(side, &source) {
+            self.core.counters.dropped.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(call = self.id, %source, method = %request.method(), "request for a call from a stranger dropped");
+            return;
+        }
         let key = TransactionKey::server(&request);
         if let Some(t) = self.txns.iter_mut().find(|t| t.key() == &key)
             && let Txn::Server(s) = &mut t.txn
@@ -587,15 +603,33 @@ impl Call {
             s.handle_request(request, now);
             return;
         }
-        let side = if request.call_id() == self.a.dialog.call_id {
-            Side::A
-        } else {
-            Side::B
-        };
+        if request.method() == &Method::Cancel {
+            let pending = self
+                .txns
+                .iter()
+                .find(|t| t.role == Role::AInvite)
+                .map(|t| t.key().clone());
+            let matches = side == Side::A && TransactionKey::cancelled_invite(&request) == pending && pending.is_some();
+            self.reply(&request, &source, if matches { 200 } else { 481 }).await;
+            if matches {
+                self.cancelled_by_a().await;
+            }
+            return;
+        }
+        // Everything else is in the leg's dialog: both tags must be its own.
+        if !self.in_dialog(side, &request) {
+            if request.method() == &Method::Invite && request.to().tag().is_none() {
+                // Same Call-ID, another transaction: a merged request.
+                self.reply(&request, &source, 482).await;
+            } else if request.method() != &Method::Ack {
+                self.reply(&request, &source, 481).await;
+            }
+            return;
+        }
         match request.method() {
             Method::Ack => self.resend = None,
-            Method::Cancel if side == Side::A => self.cancelled_by_a().await,
             Method::Bye => {
+                self.reply(&request, &source, 200).await;
                 tracing::info!(call = self.id, "hung up by the {}", name(side));
                 self.resend = None;
                 if self.phase == Phase::Ringing && side == Side::A {
@@ -606,6 +640,41 @@ impl Call {
             }
             Method::Invite => self.reinvite_from(side, request, source).await,
             _ => {}
+        }
+    }
+
+    /// Does `source` belong to the peer of leg `side`?
+    fn is_peer(&self, side: Side, source: &Source) -> bool {
+        let dest = match side {
+            Side::A => self.a.dialog.dest,
+            Side::B => match &self.b {
+                Some(b) => b.dialog.dest,
+                None => return false,
+            },
+        };
+        source.proto == dest.proto
+            && match source.proto {
+                Proto::Udp => source.remote.ip() == dest.remote.ip(),
+                Proto::Tcp | Proto::Tls => source.flow.is_some() && source.flow == dest.flow,
+            }
+    }
+
+    /// Are both tags of `request` those of leg `side`'s dialog?
+    fn in_dialog(&self, side: Side, request: &Request) -> bool {
+        let (ours, theirs) = match side {
+            Side::A => (Some(self.a.tag.as_str()), self.a.invite.from().tag()),
+            Side::B => match &self.b {
+                Some(b) => (Some(b.tag.as_str()), b.remote_tag.as_deref()),
+                None => return false,
+            },
+        };
+        theirs.is_some() && request.to().tag() == ours && request.from().tag() == theirs
+    }
+
+    /// A stateless response to a request of the call.
+    async fn reply(&self, request: &Request, source: &Source, code: u16) {
+        if let Ok(r) = response_to(request, code, None) {
+            let _ = self.core.send(source, r.to_bytes()).await;
         }
     }
 
@@ -767,6 +836,7 @@ impl Call {
         let calls = &self.core.calls;
         let media_ip = calls.advertised_ip(&plan.dest);
         let local_addr = SocketAddr::new(media_ip, plan.dest.local.port());
+        let b_tag = new_tag();
         let from = {
             let display = self.a.invite.from().display_name();
             let user = match &self.a.invite.from().uri {
@@ -776,7 +846,7 @@ impl Call {
             let display = display
                 .map(|d| format!("\"{}\" ", d.replace(['"', '\\'], "")))
                 .unwrap_or_default();
-            format!("{display}<sip:{user}@{}>;tag={}", self.plugin_call.domain, new_tag())
+            format!("{display}<sip:{user}@{}>;tag={b_tag}", self.plugin_call.domain)
         };
         let mut dialog = Dialog {
             call_id: format!("{}@pbx", new_tag()),
@@ -835,6 +905,8 @@ impl Call {
             answered: false,
             record: plan.record,
             auth: plan.auth,
+            tag: b_tag,
+            remote_tag: None,
         });
         self.phase = Phase::Ringing;
         self.ring_deadline = Some(Instant::now() + calls.config.ring_timeout);
@@ -922,6 +994,7 @@ impl Call {
         if let Some(to) = r.headers().get(&HeaderName::TO) {
             b.dialog.remote = to.to_string();
         }
+        b.remote_tag = r.to().tag().map(str::to_string);
         if let Some(contact) = r.contacts().ok().flatten().and_then(|c| c.into_iter().next()) {
             b.dialog.target = contact.uri;
         }
@@ -1003,7 +1076,7 @@ impl Call {
 
     fn configure(&self, side: Side, stream: &NegotiatedStream) {
         let Some(media) = &self.media else { return };
-        if let Err(e) = media.configure(side, leg_config(stream)) {
+        if let Err(e) = blocking(|| media.configure(side, leg_config(stream))) {
             tracing::error!(call = self.id, "media relay refused the {} leg: {e}", name(side));
         }
     }
@@ -1024,7 +1097,7 @@ impl Call {
             .collect();
         let path = dir.join(format!("{}-{safe}.wav", utc_stamp()));
         let Some(media) = &self.media else { return };
-        match media.record(&path) {
+        match blocking(|| media.record(&path)) {
             Ok(()) => tracing::info!(call = self.id, path = %path.display(), "recording"),
             Err(e) => tracing::error!(call = self.id, "cannot record to {}: {e}", path.display()),
         }
@@ -1396,6 +1469,15 @@ impl Call {
             let _ = r.set_body(Some("application/sdp"), body);
         }
         self.respond(Role::ReinviteIn(side), r).await;
+    }
+}
+
+/// Run `f`, which waits briefly for the relay worker, without stalling
+/// the other tasks of this runtime thread (other calls, plugin deadlines).
+fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
     }
 }
 

@@ -321,9 +321,11 @@ impl Calls {
             };
         };
         let immediate = match method {
-            // The transaction is answered here (so UDP retransmissions hit
-            // the core's cache); the call task acts on it.
-            Method::Bye | Method::Cancel => response_to(&request, 200, None).ok(),
+            // The call task answers these once it has checked that they
+            // come from the leg's own peer and dialog: a Call-ID alone
+            // (visible on the wire for UDP phones) must not end or
+            // re-route a call.
+            Method::Bye | Method::Cancel => None,
             Method::Options => {
                 let mut r = response_to(&request, 200, None).ok()?;
                 r.push_header(HeaderName::ALLOW, crate::sip::ALLOW).ok()?;

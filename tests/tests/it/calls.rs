@@ -177,6 +177,42 @@ async fn a_phone_that_goes_silent_is_hung_up_by_the_media_timeout() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stranger_who_knows_the_call_id_cannot_hang_up_the_call() {
+    let pbx = TestPbx::start(&exts()).await;
+    let (alice, _bob, mut a, mut b) = alice_and_bob(&pbx, PhoneConfig::tls("101", PW101)).await;
+    call_up(&mut a, &mut b).await;
+    // The caller's dialog identifiers, as an eavesdropper would read them.
+    let log = alice.log();
+    let invite = &log[log.find("INVITE sip:101@").expect("alice's INVITE")..];
+    let header = |name: &str| {
+        invite
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(str::trim)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (call_id, from) = (header("Call-ID:"), header("From:"));
+    let stranger = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let me = stranger.local_addr().unwrap();
+    let bye = format!(
+        "BYE sip:pbx@{pbx_addr} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-evil\r\nMax-Forwards: 70\r\n\
+         From: {from}\r\nTo: <sip:101@{DOMAIN}>\r\nCall-ID: {call_id}\r\nCSeq: 99 BYE\r\nContent-Length: 0\r\n\r\n",
+        pbx_addr = pbx.udp()
+    );
+    let dropped = pbx.running.sip.counters.dropped.load(Ordering::Relaxed);
+    stranger.send_to(bye.as_bytes(), pbx.udp()).await.unwrap();
+    eventually("the forged BYE to be dropped", || {
+        pbx.running.sip.counters.dropped.load(Ordering::Relaxed) > dropped
+    })
+    .await;
+    assert_eq!(pbx.running.sip.calls.active(), 1, "a forged BYE ended the call");
+    // The real caller still can.
+    hang_up(&mut a, &mut b).await;
+    eventually("the call to end", || pbx.running.sip.calls.active() == 0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_callee_hangs_up_and_the_caller_is_told() {
     let pbx = TestPbx::start(&exts()).await;
     let (_alice, _bob, mut a, mut b) = alice_and_bob(&pbx, PhoneConfig::tls("101", PW101)).await;
