@@ -226,22 +226,34 @@ impl fmt::Display for Challenge {
 }
 
 /// The `name=value` parameters of a `Digest ...` header value, unquoted.
-fn digest_params(value: &str) -> Result<Vec<(&str, String)>, AuthError> {
-    let value = value.trim();
-    let scheme_end = value.find([' ', '\t']).ok_or(AuthError::Malformed("scheme"))?;
-    if !value[..scheme_end].eq_ignore_ascii_case("Digest") || has_forbidden_control(value) {
-        return Err(AuthError::Malformed("scheme"));
-    }
-    let mut params: Vec<(&str, String)> = Vec::new();
-    for item in split_top_level(&value[scheme_end..], b',') {
-        let (name, v) = item.split_once('=').ok_or(AuthError::Malformed("parameter"))?;
-        let name = name.trim();
-        if params.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
-            return Err(AuthError::Malformed("duplicate parameter"));
+struct DigestParams<'a>(Vec<(&'a str, String)>);
+
+impl<'a> DigestParams<'a> {
+    fn parse(value: &'a str) -> Result<Self, AuthError> {
+        let value = value.trim();
+        let scheme_end = value.find([' ', '\t']).ok_or(AuthError::Malformed("scheme"))?;
+        if !value[..scheme_end].eq_ignore_ascii_case("Digest") || has_forbidden_control(value) {
+            return Err(AuthError::Malformed("scheme"));
         }
-        params.push((name, unquote(v.trim())));
+        let mut params: Vec<(&str, String)> = Vec::new();
+        for item in split_top_level(&value[scheme_end..], b',') {
+            let (name, v) = item.split_once('=').ok_or(AuthError::Malformed("parameter"))?;
+            let name = name.trim();
+            if params.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
+                return Err(AuthError::Malformed("duplicate parameter"));
+            }
+            params.push((name, unquote(v.trim())));
+        }
+        Ok(DigestParams(params))
     }
-    Ok(params)
+
+    /// The value of parameter `name` (case-insensitive), unquoted.
+    fn get(&self, name: &str) -> Option<String> {
+        self.0
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    }
 }
 
 /// A server's challenge as a client reads it, to answer with credentials
@@ -268,13 +280,8 @@ impl ServerChallenge {
     /// [`AuthError::Malformed`], [`AuthError::UnsupportedAlgorithm`], or
     /// [`AuthError::UnsupportedQop`] when only `auth-int` is offered.
     pub fn parse(value: &str) -> Result<Self, AuthError> {
-        let params = digest_params(value)?;
-        let get = |name: &str| {
-            params
-                .iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v.clone())
-        };
+        let params = DigestParams::parse(value)?;
+        let get = |name: &str| params.get(name);
         let algorithm = Algorithm::from_param(get("algorithm").as_deref())?;
         let qop_auth = match get("qop") {
             None => false,
@@ -366,13 +373,8 @@ impl DigestResponse {
     /// [`AuthError::Malformed`], [`AuthError::UnsupportedAlgorithm`] or
     /// [`AuthError::UnsupportedQop`].
     pub fn parse(value: &str) -> Result<Self, AuthError> {
-        let params = digest_params(value)?;
-        let get = |name: &str| {
-            params
-                .iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v.clone())
-        };
+        let params = DigestParams::parse(value)?;
+        let get = |name: &str| params.get(name);
         let required = |name: &'static str| get(name).filter(|v| !v.is_empty()).ok_or(AuthError::Malformed(name));
         let algorithm = Algorithm::from_param(get("algorithm").as_deref())?;
         if get("userhash").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
