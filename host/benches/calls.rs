@@ -43,10 +43,10 @@
 //! `PBX_BENCH_PERSISTENT_ONLY=1` skips the new-connection run; the line
 //! `calls: persistent run starts` goes to standard error.
 
-use md5::{Digest, Md5};
 use pbx::plugins::types::{Call, Caller, Target, Transport};
 use pbx::plugins::{Limits, Policy, Runtime, routing, security};
 use pbx_sdp::{CryptoAttr, KeyMaterial, LocalMedia, Sdp, SrtpPolicy, Suite};
+use pbx_sip::auth::ServerChallenge;
 use pbx_sip::framing::{self, FrameError, Framed};
 use pbx_sip::response::response_to;
 use pbx_sip::{HeaderName, Message, Method, ParseConfig, Request, Response};
@@ -641,54 +641,13 @@ fn check_answer(ok: &Response, offered: &str) -> Result<(), String> {
     }
 }
 
-/// Digest credentials (MD5, qop=auth) for a 407.
+/// Digest credentials for a 407, with the PBX's own client-side digest
+/// (checked against its server side in `pbx-sip`'s tests).
 fn proxy_authorization(challenge: &Response, ext: u32, uri: &str) -> Result<String, String> {
-    let offer = challenge
-        .headers()
-        .get_all(&HeaderName::PROXY_AUTHENTICATE)
-        .find(|v| {
-            param(v, "algorithm")
-                .as_deref()
-                .is_none_or(|a| a.eq_ignore_ascii_case("MD5"))
-        })
-        .ok_or("407 without an MD5 challenge")?;
-    let realm = param(offer, "realm").ok_or("challenge without realm")?;
-    let nonce = param(offer, "nonce").ok_or("challenge without nonce")?;
-    let opaque = param(offer, "opaque")
-        .map(|o| format!(", opaque=\"{o}\""))
-        .unwrap_or_default();
+    let (kind, offer) = ServerChallenge::from_response(challenge).ok_or("407 without a usable challenge")?;
     let user = ext.to_string();
-    let ha1 = hex(&Md5::digest(format!("{user}:{realm}:pw-{user}")));
-    let ha2 = hex(&Md5::digest(format!("INVITE:{uri}")));
-    let qop = param(offer, "qop").is_some_and(|q| q.split(',').any(|q| q.trim() == "auth"));
-    Ok(if qop {
-        let response = hex(&Md5::digest(format!("{ha1}:{nonce}:00000001:0a4f113b:auth:{ha2}")));
-        format!(
-            "Proxy-Authorization: Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", \
-             response=\"{response}\", algorithm=MD5, qop=auth, nc=00000001, cnonce=\"0a4f113b\"{opaque}\r\n"
-        )
-    } else {
-        let response = hex(&Md5::digest(format!("{ha1}:{nonce}:{ha2}")));
-        format!(
-            "Proxy-Authorization: Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", \
-             response=\"{response}\", algorithm=MD5{opaque}\r\n"
-        )
-    })
-}
-
-/// The value of `name=value` or `name="value"` in a challenge.
-fn param(challenge: &str, name: &str) -> Option<String> {
-    let body = challenge.trim_start().strip_prefix("Digest")?;
-    body.split(',').find_map(|p| {
-        let (k, v) = p.split_once('=')?;
-        k.trim()
-            .eq_ignore_ascii_case(name)
-            .then(|| v.trim().trim_matches('"').to_string())
-    })
-}
-
-fn hex(d: &[u8]) -> String {
-    d.iter().map(|b| format!("{b:02x}")).collect()
+    let value = offer.answer("INVITE", uri, &user, &format!("pw-{user}"), "0a4f113b", 1);
+    Ok(format!("{}: {value}\r\n", kind.credentials_header()))
 }
 
 /// A short stable number from a string (tags and branches unique per call).
@@ -782,19 +741,16 @@ async fn register(c: &mut Conn, ext: u32) -> Result<(), String> {
     if challenge.status() != 401 {
         return Err(format!("REGISTER answered {}", challenge.status()));
     }
-    let offer = challenge
-        .headers()
-        .get(&HeaderName::WWW_AUTHENTICATE)
-        .ok_or("401 without challenge")?;
-    let nonce = param(offer, "nonce").ok_or("no nonce")?;
-    let opaque = param(offer, "opaque").unwrap_or_default();
-    let ha1 = hex(&Md5::digest(format!("{user}:{DOMAIN}:pw-{user}")));
-    let ha2 = hex(&Md5::digest(format!("REGISTER:sip:{DOMAIN}")));
-    let response = hex(&Md5::digest(format!("{ha1}:{nonce}:00000001:c0ffee:auth:{ha2}")));
-    let auth = format!(
-        "Authorization: Digest username=\"{user}\", realm=\"{DOMAIN}\", nonce=\"{nonce}\", uri=\"sip:{DOMAIN}\", \
-         response=\"{response}\", algorithm=MD5, qop=auth, nc=00000001, cnonce=\"c0ffee\", opaque=\"{opaque}\"\r\n"
+    let (kind, offer) = ServerChallenge::from_response(&challenge).ok_or("401 without a usable challenge")?;
+    let value = offer.answer(
+        "REGISTER",
+        &format!("sip:{DOMAIN}"),
+        &user.to_string(),
+        &format!("pw-{user}"),
+        "c0ffee",
+        1,
     );
+    let auth = format!("{}: {value}\r\n", kind.credentials_header());
     c.send(msg(2, &auth).as_bytes()).await?;
     let ok = c.response(&call_id, 2, &tally).await?;
     if ok.status() != 200 {

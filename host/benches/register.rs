@@ -7,7 +7,7 @@
 //! set), so its CPU time is read from `/proc/<pid>/stat` alone; the load
 //! client runs here on one thread. Prints `register <figure> <value> <unit>`.
 
-use md5::{Digest, Md5};
+use pbx_sip::auth::ServerChallenge;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls_pki_types::pem::PemObject;
 use std::io::{BufRead, BufReader, Write};
@@ -166,10 +166,6 @@ async fn connect(
         .unwrap()
 }
 
-fn hex(d: &[u8]) -> String {
-    d.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// REGISTER, answer the challenge, expect 200.
 async fn register<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(s: &mut S, user: u32, seq: &mut u32) {
     let user = format!("u{user}");
@@ -185,25 +181,24 @@ async fn register<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(s: &m
     s.write_all(msg(*seq, "").as_bytes()).await.unwrap();
     let challenge = read_response(s).await;
     assert!(challenge.starts_with("SIP/2.0 401"), "{challenge}");
-    let nonce = quoted_param(&challenge, "nonce");
-    let opaque = quoted_param(&challenge, "opaque");
-    let ha1 = hex(&Md5::digest(format!("{user}:{DOMAIN}:pw-{user}")));
-    let ha2 = hex(&Md5::digest(format!("REGISTER:sip:{DOMAIN}")));
-    let response = hex(&Md5::digest(format!("{ha1}:{nonce}:00000001:c0ffee:auth:{ha2}")));
-    let auth = format!(
-        "Authorization: Digest username=\"{user}\", realm=\"{DOMAIN}\", nonce=\"{nonce}\", uri=\"sip:{DOMAIN}\", \
-         response=\"{response}\", algorithm=MD5, qop=auth, nc=00000001, cnonce=\"c0ffee\", opaque=\"{opaque}\"\r\n"
+    let offer = challenge
+        .lines()
+        .find_map(|l| l.strip_prefix("WWW-Authenticate:"))
+        .and_then(|v| ServerChallenge::parse(v).ok())
+        .expect("a digest challenge");
+    let value = offer.answer(
+        "REGISTER",
+        &format!("sip:{DOMAIN}"),
+        &user.to_string(),
+        &format!("pw-{user}"),
+        "c0ffee",
+        1,
     );
+    let auth = format!("Authorization: {value}\r\n");
     *seq += 1;
     s.write_all(msg(*seq, &auth).as_bytes()).await.unwrap();
     let ok = read_response(s).await;
     assert!(ok.starts_with("SIP/2.0 200"), "{ok}");
-}
-
-/// The value of `name="…"` in a challenge.
-fn quoted_param(challenge: &str, name: &str) -> String {
-    let start = challenge.find(&format!("{name}=\"")).expect("parameter present") + name.len() + 2;
-    challenge[start..].split('"').next().unwrap_or_default().to_string()
 }
 
 /// Read one body-less response.
