@@ -833,7 +833,8 @@ impl Call {
 
     /// Send the callee's INVITE.
     fn dial(&mut self, plan: Plan) -> Result<(), Refusal> {
-        let calls = &self.core.calls;
+        let core = self.core.clone();
+        let calls = &core.calls;
         let media_ip = calls.advertised_ip(&plan.dest);
         let local_addr = SocketAddr::new(media_ip, plan.dest.local.port());
         let b_tag = new_tag();
@@ -872,25 +873,15 @@ impl Call {
             .map_err(|_| Refusal::new(500, "Cannot build the INVITE"))?;
         let hops = self.a.invite.max_forwards().unwrap_or(70).saturating_sub(1);
         let _ = invite.set_header(HeaderName::MAX_FORWARDS, &hops.to_string());
-        let txn = ClientInvite::new(
-            invite.clone(),
-            reliability(plan.dest.proto),
-            Timers::default(),
-            std::time::Instant::now(),
-        )
-        .map_err(|_| Refusal::new(500, "Cannot start the INVITE"))?;
         calls.register(
             &dialog.call_id,
             calls
                 .inbox(&self.a.dialog.call_id)
                 .ok_or_else(|| Refusal::new(500, "Call gone"))?,
         );
-        self.txns.push(Tx {
-            txn: Txn::Invite(Box::new(txn)),
-            dest: plan.dest,
-            role: Role::BInvite,
-            done: false,
-        });
+        if !self.start_client(invite.clone(), plan.dest, Role::BInvite) {
+            return Err(Refusal::new(500, "Cannot start the INVITE"));
+        }
         dialog.cseq = invite.cseq().seq;
         self.b = Some(LegB {
             dialog,
@@ -966,19 +957,7 @@ impl Call {
         }
         let dest = b.dialog.dest;
         b.invite = invite.clone();
-        if let Ok(t) = ClientInvite::new(
-            invite,
-            reliability(dest.proto),
-            Timers::default(),
-            std::time::Instant::now(),
-        ) {
-            self.txns.push(Tx {
-                txn: Txn::Invite(Box::new(t)),
-                dest,
-                role: Role::BInvite,
-                done: false,
-            });
-        }
+        self.start_client(invite, dest, Role::BInvite);
         tracing::info!(call = self.id, "answered the trunk's digest challenge");
     }
 
@@ -1133,19 +1112,8 @@ impl Call {
         }
         b.cancel_pending = false;
         let Ok(cancel) = cancel_for(&b.invite) else { return };
-        if let Ok(t) = ClientNonInvite::new(
-            cancel,
-            reliability(b.dialog.dest.proto),
-            Timers::default(),
-            std::time::Instant::now(),
-        ) {
-            self.txns.push(Tx {
-                txn: Txn::Other(Box::new(t)),
-                dest: b.dialog.dest,
-                role: Role::Cancel,
-                done: false,
-            });
-        }
+        let dest = b.dialog.dest;
+        self.start_client(cancel, dest, Role::Cancel);
     }
 
     /// End an answered call: BYE to every leg except `by`, which hung up.
@@ -1178,25 +1146,31 @@ impl Call {
         let Ok(bye) = dialog.request(Method::Bye, None) else {
             return;
         };
-        if let Ok(t) = ClientNonInvite::new(
-            bye,
-            reliability(dest.proto),
-            Timers::default(),
-            std::time::Instant::now(),
-        ) {
-            self.txns.push(Tx {
-                txn: Txn::Other(Box::new(t)),
-                dest,
-                role: Role::Bye,
-                done: false,
-            });
-        }
+        self.start_client(bye, dest, Role::Bye);
+    }
+
+    /// Start a client transaction for `request` toward `dest`; false if
+    /// the request cannot start one.
+    fn start_client(&mut self, request: Request, dest: Source, role: Role) -> bool {
+        let (reliability, now) = (reliability(dest.proto), std::time::Instant::now());
+        let txn = if request.method() == &Method::Invite {
+            ClientInvite::new(request, reliability, Timers::default(), now).map(|t| Txn::Invite(Box::new(t)))
+        } else {
+            ClientNonInvite::new(request, reliability, Timers::default(), now).map(|t| Txn::Other(Box::new(t)))
+        };
+        let Ok(txn) = txn else { return false };
+        self.txns.push(Tx {
+            txn,
+            dest,
+            role,
+            done: false,
+        });
+        true
     }
 
     /// A re-INVITE from `side` (hold, resume, new keys): passed to the
     /// other leg as our own offer, answered when that leg answers.
     async fn reinvite_from(&mut self, side: Side, request: Request, source: Source) {
-        let now = std::time::Instant::now();
         let Ok(server) = ServerInvite::new(&request, reliability(source.proto), Timers::default()) else {
             return;
         };
@@ -1247,13 +1221,7 @@ impl Call {
             return;
         };
         let cseq = invite.cseq().seq;
-        if let Ok(t) = ClientInvite::new(invite, reliability(dest.proto), Timers::default(), now) {
-            self.txns.push(Tx {
-                txn: Txn::Invite(Box::new(t)),
-                dest,
-                role: Role::ReinviteOut(to),
-                done: false,
-            });
+        if self.start_client(invite, dest, Role::ReinviteOut(to)) {
             self.reinvite = Some(Reinvite {
                 from: side,
                 request,
