@@ -11,13 +11,21 @@
 //! loop only runs the operation on each pool buffer in place. With N
 //! streams the packets round-robin over N SSRCs of one context. Optional
 //! arguments (substrings of the suite name) select suites.
+//!
+//! `protect`, `unprotect` and `transcode` use the batch API
+//! (`*_batch`, `CALL` packets per call: what the media relay does with a
+//! `recvmmsg` batch); `protect_single`, `unprotect_single` and
+//! `transcode_single` call the one-packet methods in a loop (`--batch` or
+//! `--single` runs only one kind; `--op=protect` only one operation).
 
 use std::hint::black_box;
 use std::time::Instant;
 
-use pbx_srtp::{Context, MasterKey, Options, Suite, transcode_rtp};
+use pbx_srtp::{Context, MasterKey, Options, Packet, Suite, transcode_rtp, transcode_rtp_batch};
 
 const BATCH: usize = 64;
+/// Packets per batch call.
+const CALL: usize = 16;
 const SEGMENTS: usize = 60;
 const ROUNDS: usize = 11;
 const WARMUP: usize = 2;
@@ -79,14 +87,14 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy, PartialEq, Debug)]
 enum Op {
     Protect,
     Unprotect,
     Transcode,
 }
 
-fn run(suite: Suite, bytes: usize, streams: usize, op: Op) -> f64 {
+fn run(suite: Suite, bytes: usize, streams: usize, op: Op, batch: bool) -> f64 {
     let mut pool = Pool {
         bufs: vec![vec![0u8; bytes + 64]; BATCH],
         lens: vec![0; BATCH],
@@ -104,6 +112,26 @@ fn run(suite: Suite, bytes: usize, streams: usize, op: Op) -> f64 {
                 for (b, l) in pool.bufs.iter_mut().zip(pool.lens.iter_mut()) {
                     *l = a_tx.protect_rtp(b, *l).expect("protect");
                 }
+            }
+            if batch {
+                let mut packets: Vec<Packet<'_>> = pool
+                    .bufs
+                    .iter_mut()
+                    .zip(pool.lens.iter())
+                    .map(|(b, l)| Packet::new(b, *l))
+                    .collect();
+                let t = Instant::now();
+                for call in packets.chunks_mut(CALL) {
+                    match op {
+                        Op::Protect => a_tx.protect_rtp_batch(call),
+                        Op::Unprotect => a_rx.unprotect_rtp_batch(call),
+                        Op::Transcode => transcode_rtp_batch(&mut a_rx, &mut b_tx, call),
+                    }
+                    black_box(&call);
+                }
+                total += t.elapsed();
+                assert!(packets.iter().all(|p| p.result().is_ok()), "batch {op:?} failed");
+                continue;
             }
             let t = Instant::now();
             match op {
@@ -134,6 +162,13 @@ fn run(suite: Suite, bytes: usize, streams: usize, op: Op) -> f64 {
 
 fn main() {
     let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let flag = |f: &str| std::env::args().any(|a| a == f);
+    let modes: Vec<bool> = match (flag("--batch"), flag("--single")) {
+        (true, false) => vec![true],
+        (false, true) => vec![false],
+        _ => vec![true, false],
+    };
+    let only_op = std::env::args().find_map(|a| a.strip_prefix("--op=").map(str::to_owned));
     let suites = [
         Suite::AesCm128HmacSha1_80,
         Suite::AesCm128HmacSha1_32,
@@ -148,16 +183,22 @@ fn main() {
         }
         for bytes in [172usize, 1212] {
             for streams in [1usize, 1000] {
-                for (op, name) in [
-                    (Op::Protect, "protect"),
-                    (Op::Unprotect, "unprotect"),
-                    (Op::Transcode, "transcode"),
-                ] {
-                    let ns = run(suite, bytes, streams, op);
-                    println!(
-                        "srtp {} {bytes}B {streams}streams {name} {ns:.0} ns/packet",
-                        suite.sdes_name()
-                    );
+                for batch in modes.iter().copied() {
+                    for (op, name) in [
+                        (Op::Protect, "protect"),
+                        (Op::Unprotect, "unprotect"),
+                        (Op::Transcode, "transcode"),
+                    ] {
+                        if only_op.as_deref().is_some_and(|o| o != name) {
+                            continue;
+                        }
+                        let ns = run(suite, bytes, streams, op, batch);
+                        let single = if batch { "" } else { "_single" };
+                        println!(
+                            "srtp {} {bytes}B {streams}streams {name}{single} {ns:.0} ns/packet",
+                            suite.sdes_name()
+                        );
+                    }
                 }
             }
         }

@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 
-use crate::cipher::{Cipher, E_FLAG, RtpAt, SrtpCipher};
+use crate::cipher::{AesCmHmac, Cipher, E_FLAG, RtpAt, SrtpCipher};
 use crate::key::{MasterKey, SessionKeys};
 use crate::replay::{MAX_WINDOW, MIN_WINDOW, ReplayWindow};
 use crate::rtp::{self, RTCP_HEADER_LEN};
@@ -603,6 +603,135 @@ impl Context {
         Ok(())
     }
 
+    /// Whether the batch methods can pair this context's packets: AES-CM
+    /// with HMAC-SHA1 and no key derivation rate (a rate re-derives keys
+    /// mid-stream, which the batch steps below do not handle; such contexts
+    /// and GCM take the one-packet path).
+    pub(crate) fn pairable(&self) -> bool {
+        self.kdr == 0 && !self.suite.is_aead()
+    }
+
+    /// The AES-CM/HMAC cipher of master key `k`'s SRTP direction.
+    #[inline]
+    pub(crate) fn rtp_cm_hmac(&self, k: usize) -> Option<&AesCmHmac> {
+        self.keys.get(k).and_then(|ks| ks.rtp.as_cm_hmac())
+    }
+
+    /// [`protect_rtp`](Self::protect_rtp) up to the MAC, for a pairable
+    /// context: the checks, the stream state committed (nothing after this
+    /// step can fail) and the payload encrypted. [`protect_rtp_end`]
+    /// appends the tag computed over `buf[..len]` and the ROC.
+    ///
+    /// [`protect_rtp_end`]: Self::protect_rtp_end
+    pub(crate) fn protect_rtp_begin(&mut self, buf: &mut [u8], len: usize) -> Result<Begun, Error> {
+        let pkt = buf.get(..len).ok_or(Error::BufferTooSmall { needed: len })?;
+        let hdr = rtp::parse_rtp(pkt)?;
+        let needed = len + self.rtp_overhead();
+        if buf.len() < needed {
+            return Err(Error::BufferTooSmall { needed });
+        }
+        let k = self.send_key;
+        let ks = self.keys.get_mut(k).ok_or(Error::UnknownMki)?;
+        let cipher = ks
+            .rtp
+            .as_cm_hmac()
+            .ok_or(Error::InvalidOption("batch step on a GCM context"))?;
+        if ks.rtp_packets >= ks.rtp_limit {
+            return Err(Error::KeyExhausted);
+        }
+        let stream = stream_for_send(
+            &mut self.streams,
+            hdr.ssrc,
+            self.accept_unknown_ssrc,
+            self.max_streams,
+            self.window,
+        )?;
+        let index = rtp::estimate_index(stream.rtp.top(), hdr.seq).ok_or(Error::KeyExhausted)?;
+        stream.rtp.check(index)?;
+        let at = RtpAt {
+            hdr_len: hdr.len,
+            ssrc: hdr.ssrc,
+            roc: (index >> 16) as u32,
+            seq: hdr.seq,
+        };
+        cipher.crypt_rtp(buf, len, at);
+        stream.rtp.accept(index);
+        ks.rtp_packets += 1;
+        Ok(Begun { k, roc: at.roc, len })
+    }
+
+    /// Appends MKI and tag to a packet [`protect_rtp_begin`](Self::protect_rtp_begin)
+    /// prepared; returns the SRTP length.
+    pub(crate) fn protect_rtp_end(&self, buf: &mut [u8], begun: &Begun, tag: &[u8; 20]) -> Result<usize, Error> {
+        let ks = self.keys.get(begun.k).ok_or(Error::UnknownMki)?;
+        let cipher = ks
+            .rtp
+            .as_cm_hmac()
+            .ok_or(Error::InvalidOption("batch step on a GCM context"))?;
+        Ok(cipher.append_trailer(buf, begun.len, &ks.mki, tag))
+    }
+
+    /// [`unprotect_rtp`](Self::unprotect_rtp)'s checks before the MAC, for
+    /// a pairable context, changing nothing: which key, which index (the
+    /// §3.3.1 estimate against the stream as it is now), replay, limits.
+    pub(crate) fn unprotect_rtp_check(&self, buf: &[u8]) -> Result<Checked, Error> {
+        let hdr = rtp::parse_rtp(buf)?;
+        let tag_len = self.suite.srtp_tag_len();
+        if buf.len() < hdr.len + tag_len + self.mki_len {
+            return Err(Error::Malformed("SRTP packet shorter than header and tag"));
+        }
+        let k = self.key_for(buf, tag_len)?;
+        let ks = self.keys.get(k).ok_or(Error::UnknownMki)?;
+        if ks.rtp_packets >= ks.rtp_limit {
+            return Err(Error::KeyExhausted);
+        }
+        let index = match self.streams.get(&hdr.ssrc) {
+            Some(s) => {
+                let index = rtp::estimate_index(s.rtp.top(), hdr.seq).ok_or(Error::KeyExhausted)?;
+                s.rtp.check(index)?;
+                index
+            }
+            None => {
+                check_new_stream(hdr.ssrc, self.accept_unknown_ssrc, self.streams.len(), self.max_streams)?;
+                u64::from(hdr.seq)
+            }
+        };
+        Ok(Checked {
+            k,
+            index,
+            at: RtpAt {
+                hdr_len: hdr.len,
+                ssrc: hdr.ssrc,
+                roc: (index >> 16) as u32,
+                seq: hdr.seq,
+            },
+            body_end: buf.len() - tag_len - self.mki_len,
+        })
+    }
+
+    /// Finishes what [`unprotect_rtp_check`](Self::unprotect_rtp_check)
+    /// began, given the full MAC of `buf[..body_end] ‖ ROC`: verifies the
+    /// tag, decrypts and commits. On error nothing changes.
+    pub(crate) fn unprotect_rtp_end(&mut self, buf: &mut [u8], c: &Checked, mac: &[u8; 20]) -> Result<usize, Error> {
+        let ks = self.keys.get_mut(c.k).ok_or(Error::UnknownMki)?;
+        let cipher = ks
+            .rtp
+            .as_cm_hmac()
+            .ok_or(Error::InvalidOption("batch step on a GCM context"))?;
+        if !cipher.tag_matches(buf, mac) {
+            return Err(Error::AuthFailed);
+        }
+        cipher.crypt_rtp(buf, c.body_end, c.at);
+        let window = self.window;
+        self.streams
+            .entry(c.at.ssrc)
+            .or_insert_with(|| Stream::new(window))
+            .rtp
+            .accept(c.index);
+        ks.rtp_packets += 1;
+        Ok(c.body_end)
+    }
+
     /// The master key a received packet names by its MKI, which sits
     /// before the tag (AES-CM) or at the very end (GCM). The caller
     /// checked that the packet is long enough.
@@ -614,6 +743,42 @@ impl Context {
         let end = buf.len() - if self.suite.is_aead() { 0 } else { tag_len };
         let mki = buf.get(end - self.mki_len..end).ok_or(Error::UnknownMki)?;
         self.keys.iter().position(|k| k.mki == mki).ok_or(Error::UnknownMki)
+    }
+}
+
+/// A packet between [`Context::protect_rtp_begin`] and
+/// [`Context::protect_rtp_end`].
+pub(crate) struct Begun {
+    k: usize,
+    pub(crate) roc: u32,
+    pub(crate) len: usize,
+}
+
+impl Begun {
+    pub(crate) fn key(&self) -> usize {
+        self.k
+    }
+}
+
+/// A received packet that passed [`Context::unprotect_rtp_check`].
+pub(crate) struct Checked {
+    k: usize,
+    index: u64,
+    at: RtpAt,
+    pub(crate) body_end: usize,
+}
+
+impl Checked {
+    pub(crate) fn key(&self) -> usize {
+        self.k
+    }
+    pub(crate) fn roc(&self) -> u32 {
+        self.at.roc
+    }
+    /// Whether a re-check found the same key and index: the MAC computed
+    /// for `self` is then still the right one.
+    pub(crate) fn same_as(&self, other: &Checked) -> bool {
+        self.k == other.k && self.index == other.index
     }
 }
 

@@ -16,8 +16,10 @@ pub const MAX_WINDOW: usize = 0x7FFF;
 
 /// A replay window over 64-bit packet indices.
 ///
-/// The bitmap is a ring of 64-bit words, one spare word wide, so sliding
-/// forward clears whole words and never shifts (the RFC 6479 layout).
+/// The bitmap is a ring of 64-bit words, at least one spare word wide, so
+/// sliding forward clears whole words and never shifts (the RFC 6479
+/// layout). The word count is a power of two, so a slot is a mask, not a
+/// division (a 64-bit `div` costs more than the rest of a check).
 #[derive(Debug, Clone)]
 pub(crate) struct ReplayWindow {
     /// Highest accepted index; meaningless until `started`.
@@ -30,7 +32,7 @@ pub(crate) struct ReplayWindow {
 impl ReplayWindow {
     /// A window remembering `size` indices (checked by `Options`).
     pub(crate) fn new(size: usize) -> ReplayWindow {
-        let words = size.div_ceil(64) + 1;
+        let words = (size.div_ceil(64) + 1).next_power_of_two();
         ReplayWindow {
             top: 0,
             started: false,
@@ -47,7 +49,7 @@ impl ReplayWindow {
     #[inline]
     fn slot(&self, index: u64) -> (usize, u64) {
         let block = index >> 6;
-        ((block % self.bits.len() as u64) as usize, 1u64 << (index & 63))
+        ((block & (self.bits.len() as u64 - 1)) as usize, 1u64 << (index & 63))
     }
 
     /// Whether `index` may be accepted: new, or inside the window and not
@@ -84,7 +86,7 @@ impl ReplayWindow {
                 self.bits.fill(0);
             } else {
                 for b in old_block + 1..=new_block {
-                    self.bits[(b % words) as usize] = 0;
+                    self.bits[(b & (words - 1)) as usize] = 0;
                 }
             }
             self.top = index;

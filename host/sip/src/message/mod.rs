@@ -168,6 +168,19 @@ impl Core {
     }
 }
 
+/// Whether the typed views (`Core`) derive from headers called `name`: a
+/// change to one of those re-derives them, any other is made in place.
+fn is_core(name: &HeaderName) -> bool {
+    [
+        HeaderName::VIA,
+        HeaderName::FROM,
+        HeaderName::TO,
+        HeaderName::CALL_ID,
+        HeaderName::CSEQ,
+    ]
+    .contains(name)
+}
+
 /// The one value of a header that must appear once; repeats with the same
 /// value are tolerated (some stacks duplicate lines), different ones are not.
 fn single<'a>(headers: &'a Headers, name: &'a HeaderName, label: &'static str) -> Result<&'a str, ParseError> {
@@ -253,8 +266,13 @@ macro_rules! common_accessors {
             if name == HeaderName::CONTENT_LENGTH {
                 return Err(ParseError::BadContentLength);
             }
+            let header = Header::new(name, value)?;
+            if !is_core(header.name()) {
+                self.headers.push(header);
+                return Ok(());
+            }
             let mut headers = self.headers.clone();
-            headers.push(Header::new(name, value)?);
+            headers.push(header);
             self.replace_headers(headers)
         }
 
@@ -267,8 +285,13 @@ macro_rules! common_accessors {
             if name == HeaderName::CONTENT_LENGTH {
                 return Err(ParseError::BadContentLength);
             }
+            let header = Header::new(name, value)?;
+            if !is_core(header.name()) {
+                self.headers.set(header);
+                return Ok(());
+            }
             let mut headers = self.headers.clone();
-            headers.set(Header::new(name, value)?);
+            headers.set(header);
             self.replace_headers(headers)
         }
 
@@ -282,6 +305,10 @@ macro_rules! common_accessors {
             if name == &HeaderName::CONTENT_LENGTH {
                 return Err(ParseError::BadContentLength);
             }
+            if !is_core(name) {
+                self.headers.remove(name);
+                return Ok(());
+            }
             let mut headers = self.headers.clone();
             headers.remove(name);
             self.replace_headers(headers)
@@ -290,12 +317,16 @@ macro_rules! common_accessors {
         /// Replaces the body and sets Content-Length (and Content-Type when
         /// given) to match.
         pub fn set_body(&mut self, content_type: Option<&str>, body: Vec<u8>) -> Result<(), ParseError> {
-            let mut headers = self.headers.clone();
-            if let Some(ct) = content_type {
-                headers.set(Header::new(HeaderName::CONTENT_TYPE, ct)?);
+            // Neither header is one the typed views derive from, so they
+            // are set in place (both built before anything changes).
+            let ct = content_type
+                .map(|ct| Header::new(HeaderName::CONTENT_TYPE, ct))
+                .transpose()?;
+            let cl = Header::new(HeaderName::CONTENT_LENGTH, body.len().to_string())?;
+            if let Some(ct) = ct {
+                self.headers.set(ct);
             }
-            headers.set(Header::new(HeaderName::CONTENT_LENGTH, body.len().to_string())?);
-            self.replace_headers(headers)?;
+            self.headers.set(cl);
             self.body = body;
             Ok(())
         }

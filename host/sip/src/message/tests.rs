@@ -87,6 +87,24 @@ fn builders_keep_typed_views_in_step() {
     r.set_body(Some("text/plain"), b"hi".to_vec()).unwrap();
     assert_eq!(r.headers().get(&HeaderName::CONTENT_LENGTH), Some("2"));
     assert!(r.to_bytes().ends_with(b"\r\n\r\nhi"));
+    // Headers outside the typed views change in place; a bad Content-Type
+    // leaves body and headers as they were.
+    r.push_header(HeaderName::SUBJECT, "one").unwrap();
+    r.set_header(HeaderName::SUBJECT, "two").unwrap();
+    assert_eq!(r.headers().get_all(&HeaderName::SUBJECT).collect::<Vec<_>>(), ["two"]);
+    r.remove_header(&HeaderName::SUBJECT).unwrap();
+    assert_eq!(r.headers().get(&HeaderName::SUBJECT), None);
+    assert!(r.set_body(Some("bad\r\nVia: x"), b"longer".to_vec()).is_err());
+    assert_eq!(
+        (r.body(), r.headers().get(&HeaderName::CONTENT_LENGTH)),
+        (&b"hi"[..], Some("2"))
+    );
+    // A Via pushed in is seen by the typed view.
+    r.push_header(HeaderName::VIA, "SIP/2.0/UDP 192.0.2.9;branch=z9hG4bKextra")
+        .unwrap();
+    assert_eq!(r.vias().len(), 2);
+    let again = Message::parse(&r.to_bytes(), &ParseConfig::default()).unwrap();
+    assert_eq!(again, Message::Request(r));
 }
 
 #[test]

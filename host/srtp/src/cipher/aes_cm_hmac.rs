@@ -67,20 +67,25 @@ impl AesCmHmac {
     fn mac(&self, data: &[u8], suffix: &[u8]) -> [u8; 20] {
         self.mac.mac(data, suffix)
     }
-}
 
-impl SrtpCipher for AesCmHmac {
+    /// The keyed HMAC, for batches that compute two MACs at once.
     #[inline]
-    fn protect_rtp(&self, buf: &mut [u8], len: usize, at: RtpAt, mki: &[u8]) -> usize {
-        let RtpAt {
-            hdr_len,
-            ssrc,
-            roc,
-            seq,
-        } = at;
-        let index = (u64::from(roc) << 16) | u64::from(seq);
-        self.aes.apply_keystream(&self.iv(ssrc, index), &mut buf[hdr_len..len]);
-        let tag = self.mac(&buf[..len], &roc.to_be_bytes());
+    pub(crate) fn hmac(&self) -> &HmacSha1 {
+        &self.mac
+    }
+
+    /// Encrypts or decrypts (the same XOR) the RTP payload `buf[hdr_len..end]`.
+    #[inline]
+    pub(crate) fn crypt_rtp(&self, buf: &mut [u8], end: usize, at: RtpAt) {
+        let index = (u64::from(at.roc) << 16) | u64::from(at.seq);
+        self.aes
+            .apply_keystream(&self.iv(at.ssrc, index), &mut buf[at.hdr_len..end]);
+    }
+
+    /// Appends `mki` and the truncated `tag` after `buf[..len]`; returns
+    /// the SRTP length. The caller checked that `buf` has the room.
+    #[inline]
+    pub(crate) fn append_trailer(&self, buf: &mut [u8], len: usize, mki: &[u8], tag: &[u8; 20]) -> usize {
         let mut end = len;
         buf[end..end + mki.len()].copy_from_slice(mki);
         end += mki.len();
@@ -88,26 +93,34 @@ impl SrtpCipher for AesCmHmac {
         end + self.tag_len
     }
 
+    /// Whether the packet `buf` ends with the truncated `mac`, compared in
+    /// constant time.
+    #[inline]
+    pub(crate) fn tag_matches(&self, buf: &[u8], mac: &[u8; 20]) -> bool {
+        buf.len() >= self.tag_len && bool::from(mac[..self.tag_len].ct_eq(&buf[buf.len() - self.tag_len..]))
+    }
+}
+
+impl SrtpCipher for AesCmHmac {
+    #[inline]
+    fn protect_rtp(&self, buf: &mut [u8], len: usize, at: RtpAt, mki: &[u8]) -> usize {
+        self.crypt_rtp(buf, len, at);
+        let tag = self.mac(&buf[..len], &at.roc.to_be_bytes());
+        self.append_trailer(buf, len, mki, &tag)
+    }
+
     #[inline]
     fn unprotect_rtp(&self, buf: &mut [u8], at: RtpAt, mki_len: usize) -> Result<usize, Error> {
-        let RtpAt {
-            hdr_len,
-            ssrc,
-            roc,
-            seq,
-        } = at;
-        let n = buf.len();
-        let body_end = n
+        let body_end = buf
+            .len()
             .checked_sub(self.tag_len + mki_len)
-            .filter(|&e| e >= hdr_len)
+            .filter(|&e| e >= at.hdr_len)
             .ok_or(Error::Malformed("SRTP packet shorter than header and tag"))?;
-        let want = self.mac(&buf[..body_end], &roc.to_be_bytes());
-        if !bool::from(want[..self.tag_len].ct_eq(&buf[n - self.tag_len..])) {
+        let want = self.mac(&buf[..body_end], &at.roc.to_be_bytes());
+        if !self.tag_matches(buf, &want) {
             return Err(Error::AuthFailed);
         }
-        let index = (u64::from(roc) << 16) | u64::from(seq);
-        self.aes
-            .apply_keystream(&self.iv(ssrc, index), &mut buf[hdr_len..body_end]);
+        self.crypt_rtp(buf, body_end, at);
         Ok(body_end)
     }
 
