@@ -209,6 +209,11 @@ impl CallMedia {
     /// (Re)configures one leg after its offer/answer. Until both legs are
     /// configured, packets are dropped and counted (`not_ready`).
     ///
+    /// Returns without waiting for the worker (no thread round trip per
+    /// call leg): the worker applies it before it reads the packets it is
+    /// woken for next, and a phone only uses what was negotiated after
+    /// the SDP that follows this call has reached it.
+    ///
     /// On a re-INVITE: a direction whose suite, key and options are
     /// unchanged keeps its SRTP context (so its rollover counter and replay
     /// window carry on); a new key gets a fresh context, and packets still
@@ -268,14 +273,19 @@ impl CallMedia {
             codecs,
             on_hold: leg.on_hold,
         };
-        let id = self.id;
-        self.relay.request(self.worker, |ack| Ctrl::Configure {
-            id,
-            side,
-            leg: Box::new(setup),
-            ack,
-        })?;
+        self.relay.send(
+            self.worker,
+            Ctrl::Configure {
+                id: self.id,
+                side,
+                leg: Box::new(setup),
+            },
+        )?;
         keys[side.index()] = leg.srtp;
+        // Re-armed here, not only when the worker applies it, so a caller
+        // that configures and then awaits `timed_out` does not see the old
+        // firing (the worker keeps its own flag until then: no double fire).
+        self.shared.timed_out.send_replace(false);
         Ok(())
     }
 
@@ -309,6 +319,11 @@ impl CallMedia {
             self.recording.store(false, Relaxed);
         }
         started
+    }
+
+    /// Whether [`record`](Self::record) started a recording.
+    pub fn recording(&self) -> bool {
+        self.recording.load(Relaxed)
     }
 
     /// The call's counters so far.
@@ -352,7 +367,11 @@ impl CallMedia {
         let id = self.id;
         // After the worker's acknowledgement no frame of this call can
         // follow, so the Finish below is the recording's last message.
-        let _ = self.relay.request(self.worker, |ack| Ctrl::Close { id, ack });
+        let _ = self.relay.request(self.worker, |ack| Ctrl::Close {
+            id,
+            ack: Some(ack),
+            then: None,
+        });
         if self.recording.load(Relaxed) {
             let (done, finished) = mpsc::channel();
             let sent = self.relay.recorder().and_then(|r| {
@@ -365,6 +384,38 @@ impl CallMedia {
         }
         self.relay.release(self.local[0].rtp.port(), self.local[1].rtp.port());
         self.relay.call_closed();
+        self.closed_stats()
+    }
+
+    /// Like [`close`](Self::close), but returns at once instead of waiting
+    /// for the worker: the worker frees the ports once it has let go of
+    /// the sockets. For the B2BUA's hang-up path, which has no use for the
+    /// wait. A recorded call is closed with `close`, whose return promises
+    /// a finished file.
+    pub fn close_detached(mut self) -> CallStats {
+        if self.recording.load(Relaxed) {
+            return self.close();
+        }
+        self.closed = true;
+        let relay = self.relay.clone();
+        let ports = (self.local[0].rtp.port(), self.local[1].rtp.port());
+        let free = move || {
+            relay.release(ports.0, ports.1);
+            relay.call_closed();
+        };
+        let msg = Ctrl::Close {
+            id: self.id,
+            ack: None,
+            then: Some(Box::new(free)),
+        };
+        if self.relay.send(self.worker, msg).is_err() {
+            tracing::debug!(call_id = %self.call_id, "media worker gone; ports not returned");
+        }
+        self.closed_stats()
+    }
+
+    /// The final counters, logged.
+    fn closed_stats(&self) -> CallStats {
         let s = self.stats();
         tracing::info!(
             call_id = %self.call_id,

@@ -249,7 +249,7 @@ impl Inner {
         self.rec_tx.as_ref().ok_or(MediaError::Stopped)
     }
 
-    fn send(&self, worker: usize, msg: Ctrl) -> Result<(), MediaError> {
+    pub(crate) fn send(&self, worker: usize, msg: Ctrl) -> Result<(), MediaError> {
         let w = self.workers.get(worker).ok_or(MediaError::Stopped)?;
         w.tx.send(msg).map_err(|_| MediaError::Stopped)?;
         w.waker.wake().map_err(|_| MediaError::Stopped)

@@ -52,19 +52,23 @@ const MAX_SEQ_GAP: u16 = 1000;
 /// A control message, applied by the worker between batches.
 pub(crate) enum Ctrl {
     Add(Box<NewCall>),
+    /// Not acknowledged: the worker applies control messages before it
+    /// reads packets (see `run`), so the caller need not wait.
     Configure {
         id: u64,
         side: Side,
         leg: Box<LegSetup>,
-        ack: mpsc::Sender<()>,
     },
     Record {
         id: u64,
         ack: mpsc::Sender<()>,
     },
+    /// Forgets the call; then runs `then` (frees the ports) and
+    /// acknowledges, each if given.
     Close {
         id: u64,
-        ack: mpsc::Sender<()>,
+        ack: Option<mpsc::Sender<()>>,
+        then: Option<Box<dyn FnOnce() + Send>>,
     },
     Shutdown,
 }
@@ -251,14 +255,17 @@ impl Worker {
                 return;
             }
             now = Instant::now();
+            // Control first: a call added or configured before a packet
+            // for it was sent is set up before that packet is read, which
+            // is what lets `configure` return without an acknowledgement.
+            if !self.control(now) {
+                return;
+            }
             std::mem::swap(&mut pending, &mut revisit);
             for token in revisit.drain(..).chain(events.iter().map(|e| e.token().0)) {
                 if token != WAKE.0 && self.drain(&mut batch, token, now) {
                     pending.push(token);
                 }
-            }
-            if !self.control(now) {
-                return;
             }
             if now >= next_scan {
                 self.scan(now);
@@ -302,11 +309,10 @@ impl Worker {
         loop {
             match self.rx.try_recv() {
                 Ok(Ctrl::Add(c)) => self.add(*c, now),
-                Ok(Ctrl::Configure { id, side, leg, ack }) => {
+                Ok(Ctrl::Configure { id, side, leg }) => {
                     if let Some(call) = self.call_mut(id) {
                         call.configure(side, *leg, now);
                     }
-                    let _ = ack.send(());
                 }
                 Ok(Ctrl::Record { id, ack }) => {
                     if let Some(call) = self.call_mut(id) {
@@ -314,9 +320,14 @@ impl Worker {
                     }
                     let _ = ack.send(());
                 }
-                Ok(Ctrl::Close { id, ack }) => {
+                Ok(Ctrl::Close { id, ack, then }) => {
                     self.remove(id);
-                    let _ = ack.send(());
+                    if let Some(then) = then {
+                        then();
+                    }
+                    if let Some(ack) = ack {
+                        let _ = ack.send(());
+                    }
                 }
                 Ok(Ctrl::Shutdown) | Err(TryRecvError::Disconnected) => return false,
                 Err(TryRecvError::Empty) => return true,

@@ -643,6 +643,35 @@ fn ports_are_pairs_freed_on_close_and_exhaustion_is_reported() {
 }
 
 #[test]
+fn a_detached_close_frees_the_ports_once_the_worker_let_go() {
+    let relay = (0..50)
+        .find_map(|i| {
+            let min = 43000 + 8 * i;
+            let r = Relay::start(RelayConfig {
+                port_min: min,
+                port_max: min + 3,
+                ..RelayConfig::default()
+            })
+            .unwrap();
+            r.allocate("probe").ok()?.close();
+            Some(r)
+        })
+        .expect("a free block of 4 ports");
+    let mut a = Phone::new(None, 60);
+    let mut b = Phone::new(Some(Suite::AesCm128HmacSha1_80), 61);
+    let c = call(&relay, &mut a, &mut b);
+    flow(&mut a, &mut b, 2);
+    eventually("the sends to be counted", || c.stats().b.packets_out == 2);
+    let stats = c.close_detached();
+    assert_eq!(stats.a.packets_in, 2);
+    eventually("the call to be closed by the worker", || {
+        relay.counters().calls_active == 0
+    });
+    // The only port pairs are free again.
+    relay.allocate("again").unwrap().close();
+}
+
+#[test]
 fn calls_spread_over_workers() {
     let relay = relay_with(Duration::from_secs(30), 2);
     let mut calls = Vec::new();

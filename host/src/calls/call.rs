@@ -463,7 +463,10 @@ impl Call {
             calls.counters.failed.fetch_add(1, Ordering::Relaxed);
         }
         let stats = match Arc::try_unwrap(media) {
-            Ok(m) => blocking(|| m.close()),
+            // Only a recording is worth waiting for (its file is complete
+            // when `close` returns); otherwise the worker frees the ports.
+            Ok(m) if m.recording() => blocking(|| m.close()),
+            Ok(m) => m.close_detached(),
             Err(m) => m.stats(),
         };
         tracing::info!(
@@ -1061,7 +1064,8 @@ impl Call {
 
     fn configure(&self, side: Side, stream: &NegotiatedStream) {
         let Some(media) = &self.media else { return };
-        if let Err(e) = blocking(|| media.configure(side, leg_config(stream))) {
+        // Does not wait for the relay worker (no `blocking` needed).
+        if let Err(e) = media.configure(side, leg_config(stream)) {
             tracing::error!(call = self.id, "media relay refused the {} leg: {e}", name(side));
         }
     }
