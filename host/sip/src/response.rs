@@ -43,7 +43,9 @@ pub fn response_to(request: &Request, status: u16, reason: Option<&str>) -> Resu
     }
     headers.push(Header::new(HeaderName::CONTENT_LENGTH, "0")?);
     let reason = reason.unwrap_or_else(|| reason_phrase(status));
-    Response::from_parts(status, reason.to_owned(), headers, Vec::new())
+    // Via, From, To, Call-ID and CSeq are the request's: so are their
+    // typed views, no need to parse them again.
+    Response::with_core(status, reason.to_owned(), headers, request.core().clone())
 }
 
 /// Records where a request really came from in its top Via (RFC 3261

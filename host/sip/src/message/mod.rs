@@ -130,7 +130,7 @@ pub struct Response {
 /// The typed copies of the headers every message must carry (RFC 3261
 /// §8.1.1); always derived from `headers` by [`Core::from_headers`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Core {
+pub(crate) struct Core {
     vias: Vec<Via>,
     from: NameAddr,
     to: NameAddr,
@@ -387,6 +387,11 @@ impl Request {
         self.uri = uri;
     }
 
+    /// The typed views, for building a response without parsing again.
+    pub(crate) fn core(&self) -> &Core {
+        &self.core
+    }
+
     /// The Max-Forwards value, if present and numeric.
     pub fn max_forwards(&self) -> Option<u32> {
         self.headers.get(&HeaderName::MAX_FORWARDS)?.parse().ok()
@@ -438,6 +443,27 @@ impl Response {
             reason,
             headers,
             body,
+            core,
+        })
+    }
+
+    /// [`Response::from_parts`] for headers whose typed views are already
+    /// known (`core`, copied from the request being answered): the copy
+    /// rules of `response_to` make them the same values, so they are not
+    /// parsed again.
+    pub(crate) fn with_core(status: u16, reason: String, headers: Headers, core: Core) -> Result<Self, ParseError> {
+        if !(100..=699).contains(&status) {
+            return Err(ParseError::BadStatusCode);
+        }
+        if text::has_forbidden_control(&reason) {
+            return Err(ParseError::BadStartLine);
+        }
+        debug_assert_eq!(Core::from_headers(&headers).as_ref(), Ok(&core));
+        Ok(Self {
+            status,
+            reason,
+            headers,
+            body: Vec::new(),
             core,
         })
     }
