@@ -382,7 +382,7 @@ impl CallMedia {
                 let _ = finished.recv_timeout(RECORDING_FINISH_TIMEOUT);
             }
         }
-        self.relay.release(self.local[0].rtp.port(), self.local[1].rtp.port());
+        // The worker gave the ports back to the pool when it forgot the call.
         self.relay.call_closed();
         self.closed_stats()
     }
@@ -397,12 +397,10 @@ impl CallMedia {
             return self.close();
         }
         self.closed = true;
+        // The worker gives the ports back when it forgets the call, then
+        // counts the call closed.
         let relay = self.relay.clone();
-        let ports = (self.local[0].rtp.port(), self.local[1].rtp.port());
-        let free = move || {
-            relay.release(ports.0, ports.1);
-            relay.call_closed();
-        };
+        let free = move || relay.call_closed();
         let msg = Ctrl::Close {
             id: self.id,
             ack: None,

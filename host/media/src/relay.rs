@@ -1,5 +1,6 @@
 //! The relay: configuration, worker threads, port allocation.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
@@ -7,7 +8,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::mpsc::{self, SyncSender};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::MediaError;
 use crate::call::{CallMedia, CallShared, LegAddrs};
@@ -111,17 +112,17 @@ impl Relay {
     pub fn start(config: RelayConfig) -> Result<Relay, MediaError> {
         config.validate()?;
         let (rec_tx, rec_thread) = record::spawn().map_err(MediaError::Thread)?;
+        let ports = Arc::new(Mutex::new(PortPool::new(config.port_min, config.port_max)));
         let workers = (0..config.workers)
-            .map(|i| worker::spawn(i, &config, rec_tx.clone()))
+            .map(|i| worker::spawn(i, &config, rec_tx.clone(), ports.clone()))
             .collect::<Result<Vec<_>, _>>()?;
-        let ports = PortPool::new(config.port_min, config.port_max);
         Ok(Relay {
             inner: Arc::new(Inner {
                 config,
                 workers,
                 next_worker: AtomicUsize::new(0),
                 next_id: AtomicU64::new(1),
-                ports: Mutex::new(ports),
+                ports,
                 rec_tx: Some(rec_tx),
                 rec_thread: Some(rec_thread),
                 rec_late: Arc::new(AtomicU64::new(0)),
@@ -168,6 +169,7 @@ impl Relay {
         let shared = Arc::new(CallShared::new());
         let call = NewCall {
             id,
+            ports: [pa.0, pb.0],
             call_id: call_id.into(),
             sockets: [pa.1, pb.1],
             shared: shared.clone(),
@@ -216,7 +218,7 @@ pub(crate) struct Inner {
     workers: Vec<WorkerHandle>,
     next_worker: AtomicUsize,
     next_id: AtomicU64,
-    ports: Mutex<PortPool>,
+    ports: Arc<Mutex<PortPool>>,
     rec_tx: Option<SyncSender<RecMsg>>,
     rec_thread: Option<JoinHandle<()>>,
     /// Frames the recorder could not place, all calls (written by the recorder).
@@ -228,9 +230,7 @@ pub(crate) struct Inner {
 
 impl Inner {
     fn ports(&self) -> MutexGuard<'_, PortPool> {
-        // The pool stays consistent even if a holder panicked: every
-        // update is a single assignment.
-        self.ports.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.ports)
     }
 
     /// Returns the port pairs starting at `a` and `b` to the pool.
@@ -284,16 +284,43 @@ impl Drop for Inner {
     }
 }
 
-/// The media port range as even/odd pairs.
-#[derive(Debug)]
-struct PortPool {
+/// Locks the port pool. It stays consistent even if a holder panicked:
+/// every update is a single assignment or a queue push/pop.
+pub(crate) fn lock(pool: &Mutex<PortPool>) -> MutexGuard<'_, PortPool> {
+    pool.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// How long a pair a call gave back rests before another call gets it,
+/// so the old call's late packets have stopped (whatever arrived
+/// meanwhile is discarded at reuse).
+const QUARANTINE: Duration = Duration::from_secs(1);
+
+/// Most pairs kept bound between calls; beyond that the oldest are closed.
+const MAX_IDLE: usize = 2048;
+
+/// The relay's ports: the range as even/odd RTP/RTCP pairs, bound on
+/// first use and kept bound between calls.
+///
+/// Why keep them: binding a pair costs four system calls and closing it
+/// two more, on every call (about 4 % of the PBX's CPU per call setup).
+pub(crate) struct PortPool {
     /// First even port of the range.
     base: u16,
+    /// Per pair: held by a call, or bound and waiting in `idle`.
     used: Vec<bool>,
-    /// Where the next search starts: allocation walks the range round
-    /// robin, so a freed pair is reused last (late packets of an old call
-    /// do not reach a new one).
+    /// Where the next search for an unbound pair starts: the range is
+    /// walked round robin.
     next: usize,
+    /// Pairs given back by finished calls, oldest first.
+    idle: VecDeque<IdlePair>,
+    /// [`QUARANTINE`], shorter in tests.
+    quarantine: Duration,
+}
+
+struct IdlePair {
+    port: u16,
+    socks: [UdpSocket; 2],
+    since: Instant,
 }
 
 impl PortPool {
@@ -302,18 +329,46 @@ impl PortPool {
     }
 
     fn new(min: u16, max: u16) -> PortPool {
+        PortPool::with_quarantine(min, max, QUARANTINE)
+    }
+
+    fn with_quarantine(min: u16, max: u16, quarantine: Duration) -> PortPool {
         let base = PortPool::first_even(min);
         let pairs = (usize::from(max) + 1 - usize::from(base)) / 2;
         PortPool {
             base,
             used: vec![false; pairs],
             next: 0,
+            idle: VecDeque::new(),
+            quarantine,
         }
     }
 
-    /// Binds the next free pair: returns the RTP port and both sockets
-    /// (non-blocking). Pairs another process holds are skipped.
+    /// A pair for a new call: returns the RTP port and both sockets
+    /// (non-blocking). A pair given back more than [`QUARANTINE`] ago comes
+    /// first, then a newly bound one (pairs another process holds are
+    /// skipped), and only when the range is used up one still resting.
     fn take(&mut self, ip: IpAddr) -> Result<(u16, [UdpSocket; 2]), MediaError> {
+        if self.idle.front().is_some_and(|p| p.since.elapsed() >= self.quarantine) {
+            return Ok(self.reuse());
+        }
+        match self.bind_free(ip) {
+            Err(MediaError::NoPorts { .. }) if !self.idle.is_empty() => Ok(self.reuse()),
+            other => other,
+        }
+    }
+
+    /// The oldest idle pair, emptied of what arrived while it rested.
+    fn reuse(&mut self) -> (u16, [UdpSocket; 2]) {
+        let p = self.idle.pop_front().expect("caller checked idle is not empty");
+        let mut scratch = [0u8; 2048];
+        for s in &p.socks {
+            while s.recv_from(&mut scratch).is_ok() {}
+        }
+        (p.port, p.socks)
+    }
+
+    fn bind_free(&mut self, ip: IpAddr) -> Result<(u16, [UdpSocket; 2]), MediaError> {
         let pairs = self.used.len();
         for _ in 0..pairs {
             let k = self.next;
@@ -338,6 +393,21 @@ impl PortPool {
         Err(MediaError::NoPorts { min: 0, max: 0 })
     }
 
+    /// A finished call's pair, still bound, for a later call.
+    pub(crate) fn give_back(&mut self, port: u16, socks: [UdpSocket; 2]) {
+        self.idle.push_back(IdlePair {
+            port,
+            socks,
+            since: Instant::now(),
+        });
+        if self.idle.len() > MAX_IDLE
+            && let Some(old) = self.idle.pop_front()
+        {
+            self.release(old.port);
+        }
+    }
+
+    /// Frees a pair whose sockets are closed (dropped).
     fn release(&mut self, port: u16) {
         if let Some(u) = port
             .checked_sub(self.base)
@@ -417,6 +487,46 @@ mod tests {
         drop(socks);
         pool.release(port + 2);
         assert_eq!(pool.take(ip).unwrap().0, port + 2);
+    }
+
+    #[test]
+    fn given_back_pairs_rest_then_are_reused_emptied() {
+        let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        let free_block = |quarantine| {
+            (0..50)
+                .find_map(|i| {
+                    let min = 44000 + 8 * i;
+                    let mut pool = PortPool::with_quarantine(min, min + 3, quarantine);
+                    let a = pool.take(ip).ok()?;
+                    let b = pool.take(ip).ok()?;
+                    Some((pool, a, b))
+                })
+                .expect("a free block of 4 ports")
+        };
+        // Resting pairs are used only once the range is used up.
+        let (mut pool, (pa, sa), (pb, sb)) = free_block(Duration::from_secs(3600));
+        pool.give_back(pa, sa);
+        let (again, sa) = pool.take(ip).unwrap();
+        assert_eq!(again, pa, "the range is used up: the resting pair is reused");
+        pool.give_back(pb, sb);
+        pool.give_back(again, sa);
+        assert_eq!(pool.take(ip).unwrap().0, pb, "oldest first");
+
+        // Past the quarantine a pair is reused before anything is bound,
+        // and what arrived while it rested is gone.
+        let (mut pool, (pa, sa), (pb, sb)) = free_block(Duration::ZERO);
+        drop((pb, sb));
+        let late = UdpSocket::bind("127.0.0.1:0").unwrap();
+        late.send_to(b"late packet", (ip, pa)).unwrap();
+        // Wait until it is queued (a zero-timeout peek would race).
+        sa[0].set_nonblocking(false).unwrap();
+        let mut peek = [0u8; 16];
+        assert_eq!(sa[0].peek(&mut peek).unwrap(), 11);
+        sa[0].set_nonblocking(true).unwrap();
+        pool.give_back(pa, sa);
+        let (again, sa) = pool.take(ip).unwrap();
+        assert_eq!(again, pa);
+        assert!(sa[0].recv(&mut peek).is_err(), "emptied at reuse");
     }
 
     #[test]

@@ -25,8 +25,8 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
-use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -36,7 +36,7 @@ use pbx_srtp::Context;
 
 use crate::call::CallShared;
 use crate::record::{Frame, Law, MAX_FRAME, RecMsg};
-use crate::relay::RelayConfig;
+use crate::relay::{PortPool, RelayConfig, lock};
 use crate::rtp;
 use crate::stats::{L, LegCounters, W, WorkerCounters, bump};
 use crate::sys::{BATCH, Batch};
@@ -76,6 +76,8 @@ pub(crate) enum Ctrl {
 /// A freshly allocated call: the bound sockets of both legs (RTP, RTCP).
 pub(crate) struct NewCall {
     pub(crate) id: u64,
+    /// The RTP ports of the two pairs, to give them back at close.
+    pub(crate) ports: [u16; 2],
     pub(crate) call_id: Arc<str>,
     pub(crate) sockets: [[std::net::UdpSocket; 2]; 2],
     pub(crate) shared: Arc<CallShared>,
@@ -111,7 +113,12 @@ pub(crate) struct WorkerHandle {
 }
 
 /// Starts worker `index`.
-pub(crate) fn spawn(index: usize, config: &RelayConfig, rec: SyncSender<RecMsg>) -> Result<WorkerHandle, MediaError> {
+pub(crate) fn spawn(
+    index: usize,
+    config: &RelayConfig,
+    rec: SyncSender<RecMsg>,
+    pool: Arc<Mutex<PortPool>>,
+) -> Result<WorkerHandle, MediaError> {
     let poll = Poll::new().map_err(MediaError::Thread)?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKE).map_err(MediaError::Thread)?);
     let (tx, rx) = mpsc::channel();
@@ -129,6 +136,7 @@ pub(crate) fn spawn(index: usize, config: &RelayConfig, rec: SyncSender<RecMsg>)
         timeout: config.media_timeout,
         scan_every,
         coalesce: config.coalesce,
+        pool,
     };
     let thread = std::thread::Builder::new()
         .name(format!("pbx-media-{index}"))
@@ -161,10 +169,13 @@ struct Worker {
     timeout: Duration,
     scan_every: Duration,
     coalesce: Duration,
+    /// Where a closed call's sockets go, still bound, for a later call.
+    pool: Arc<Mutex<PortPool>>,
 }
 
 struct Call {
     id: u64,
+    ports: [u16; 2],
     call_id: Arc<str>,
     legs: [Leg; 2],
     shared: Arc<CallShared>,
@@ -355,6 +366,7 @@ impl Worker {
         };
         let mut call = Call {
             id: c.id,
+            ports: c.ports,
             call_id: c.call_id,
             legs: [leg(), leg()],
             shared: c.shared,
@@ -376,13 +388,16 @@ impl Worker {
         self.calls[slot] = Some(call);
     }
 
+    /// Forgets a call and gives its port pairs back to the pool, bound.
     fn remove(&mut self, id: u64) {
         let Some(slot) = self.ids.remove(&id) else { return };
-        if let Some(mut call) = self.calls.get_mut(slot).and_then(Option::take) {
-            for leg in &mut call.legs {
-                for sock in &mut leg.socks {
-                    let _ = self.poll.registry().deregister(sock);
-                }
+        if let Some(call) = self.calls.get_mut(slot).and_then(Option::take) {
+            let mut pool = lock(&self.pool);
+            for (leg, port) in call.legs.into_iter().zip(call.ports) {
+                let [mut rtp, mut rtcp] = leg.socks;
+                let _ = self.poll.registry().deregister(&mut rtp);
+                let _ = self.poll.registry().deregister(&mut rtcp);
+                pool.give_back(port, [rtp.into(), rtcp.into()]);
             }
             self.free.push(slot);
         }
