@@ -36,6 +36,9 @@ pub struct Counters {
     pub tls_failures: AtomicU64,
     /// Stream connections closed for framing errors or timeouts.
     pub stream_errors: AtomicU64,
+    /// Connections the PBX failed to open (refused, timed out, TLS
+    /// certificate or handshake failures).
+    pub connect_failures: AtomicU64,
 }
 
 /// The SIP service's shared state.
