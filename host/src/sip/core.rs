@@ -269,9 +269,11 @@ impl Core {
         sent
     }
 
-    /// A stream connection closed: its registrations become unreachable.
+    /// A stream connection closed: its registrations become unreachable,
+    /// and a trunk it led to is connected again on its next request.
     pub fn on_flow_closed(&self, flow: FlowId) {
         self.registrar.flow_closed(flow);
+        self.calls.flow_closed(flow);
     }
 
     fn cached(&self, key: &str) -> Option<Vec<u8>> {
