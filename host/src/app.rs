@@ -75,7 +75,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         },
     );
     let transport = TransportConfig::default();
-    let calls = crate::calls::Calls::new(config.calls.clone()).context("starting the media relay")?;
+    let calls = crate::calls::Calls::new(config.calls.clone()).context("starting the call service")?;
     let core = Core::new(registrar, transport, Arc::new(Flows::default()), calls, policy.clone());
     let limit = Arc::new(tokio::sync::Semaphore::new(transport.max_connections));
     let mut tasks = Vec::new();

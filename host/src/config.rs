@@ -1,7 +1,7 @@
 //! The PBX configuration file (`pbx.toml` in the data folder), parsed raw
 //! with serde and then validated into [`Config`].
 
-use crate::calls::{CallsConfig, EndpointConfig, MediaSetting, Secret, TrunkAuth, TrunkConfig};
+use crate::calls::{CallsConfig, EndpointConfig, MediaSetting, Secret, TrunkAuth, TrunkConfig, TrunkTls};
 use crate::plugins::{Hook, Limits};
 use crate::sip::Proto;
 use pbx_srtp::Suite;
@@ -73,15 +73,30 @@ ring_timeout_secs = 60
 # srtp_suites = ["AES_CM_128_HMAC_SHA1_32", "AES_CM_128_HMAC_SHA1_80"]   # offered to this phone, in order
 # record = true
 
-# Trunks (gateways). Calls from `address` are inbound calls of the trunk.
+# Trunks (gateways). Over UDP, requests from `address` (IP and port) are the
+# trunk's inbound calls. Over TCP or TLS the PBX opens one connection to
+# `address` (on the first call or REGISTER), reuses it for every request and
+# reconnects when it drops; the trunk's inbound calls must come over that
+# connection (use register = true so it is opened at start and kept up).
 # [trunks.pstn]
 # address = "192.0.2.1:5060"
-# transport = "udp"        # udp (TCP/TLS trunks are not supported yet)
+# transport = "udp"        # udp | tcp | tls
 # srtp = "off"             # off | optional | required
 # domain = "localhost"     # the PBX domain inbound calls belong to
 # username = "pbx"         # digest credentials the PBX answers the trunk's challenges with
 # password = "secret"
 # register = true          # keep a registration at the trunk (register_expires = 300)
+#
+# A TLS trunk's certificate is always verified (TLS 1.2 or 1.3); a call to
+# a trunk whose certificate fails the check fails with 503 and a Warning.
+# [trunks.carrier]
+# address = "192.0.2.2:5061"
+# transport = "tls"
+# srtp = "required"
+# ca = "certs/carrier-ca.pem"    # PEM, one or more CA certificates (relative to this folder);
+#                                # default: the PBX's development CA, certs/ca/ca.pem (lab setups)
+# server_name = "sip.carrier.example"   # the name its certificate must be valid for;
+#                                # default: `domain` if set, else the address's IP
 "#;
 
 #[derive(Debug, Deserialize)]
@@ -167,6 +182,10 @@ struct RawTrunk {
     register: bool,
     #[serde(default)]
     register_expires: Option<u32>,
+    #[serde(default)]
+    ca: Option<PathBuf>,
+    #[serde(default)]
+    server_name: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -429,11 +448,16 @@ fn calls_config(
             .map_err(|_| format!("{what}.address: {:?} is not an address:port", t.address))?;
         let transport = match t.transport.as_deref().unwrap_or("udp") {
             "udp" => Proto::Udp,
-            other => {
-                return Err(format!(
-                    "{what}.transport: {other:?} is not supported (trunks are reached over udp for now)"
-                ));
+            "tcp" => Proto::Tcp,
+            "tls" => Proto::Tls,
+            other => return Err(format!("{what}.transport: {other:?} is not udp, tcp or tls")),
+        };
+        let tls = match transport {
+            Proto::Tls => Some(trunk_tls(&what, data_dir, &t, address)?),
+            _ if t.ca.is_some() || t.server_name.is_some() => {
+                return Err(format!("{what}: ca and server_name are for transport = \"tls\""));
             }
+            _ => None,
         };
         let srtp = media_setting(&format!("{what}.srtp"), t.srtp.as_deref(), MediaSetting::Off)?;
         if srtp == MediaSetting::Auto {
@@ -458,6 +482,7 @@ fn calls_config(
             name,
             address,
             transport,
+            tls,
             srtp,
             suites: suites(&format!("{what}.srtp_suites"), &t.srtp_suites)?,
             domain: t.domain.map_or_else(|| domain.to_string(), |d| d.to_ascii_lowercase()),
@@ -476,6 +501,27 @@ fn calls_config(
         endpoints,
         trunks: trunk_list,
     })
+}
+
+/// A TLS trunk's certificate check: its CA bundle (given and readable, or
+/// the development CA, loaded at start) and the name to check.
+fn trunk_tls(what: &str, data_dir: &Path, t: &RawTrunk, address: SocketAddr) -> Result<TrunkTls, String> {
+    let ca = match &t.ca {
+        Some(path) => {
+            let path = data_dir.join(path);
+            crate::tls::load_ca(&path).map_err(|e| format!("{what}.ca: {e}"))?;
+            path
+        }
+        None => data_dir.join("certs").join(crate::tls::DEV_CA_FILE),
+    };
+    let name = t
+        .server_name
+        .clone()
+        .or_else(|| t.domain.clone())
+        .unwrap_or_else(|| address.ip().to_string());
+    let server_name = rustls_pki_types::ServerName::try_from(name.to_ascii_lowercase())
+        .map_err(|_| format!("{what}.server_name: {name:?} is not a DNS name or IP address"))?;
+    Ok(TrunkTls { ca, server_name })
 }
 
 #[cfg(test)]
@@ -522,8 +568,20 @@ mod tests {
         let bad = [
             ("[extensions.\"1\"]\nsrtp_suites = [\"ROT13\"]\n", "srtp_suites"),
             (
-                "[trunks.x]\naddress = \"192.0.2.1:5060\"\ntransport = \"tls\"\n",
-                "transport",
+                "[trunks.x]\naddress = \"192.0.2.1:5060\"\ntransport = \"sctp\"\n",
+                "trunks.x.transport",
+            ),
+            (
+                "[trunks.x]\naddress = \"192.0.2.1:5061\"\ntransport = \"tls\"\nca = \"/nonexistent/ca.pem\"\n",
+                "trunks.x.ca",
+            ),
+            (
+                "[trunks.x]\naddress = \"192.0.2.1:5061\"\ntransport = \"tls\"\nserver_name = \"not a name\"\n",
+                "trunks.x.server_name",
+            ),
+            (
+                "[trunks.x]\naddress = \"192.0.2.1:5060\"\nca = \"ca.pem\"\n",
+                "transport = \"tls\"",
             ),
             ("[trunks.x]\naddress = \"nowhere\"\n", "address"),
             ("[media]\nports = [5000, 4000]\n", "media.ports"),
@@ -533,6 +591,36 @@ mod tests {
             let e = Config::parse(Path::new("/d"), text).unwrap_err();
             assert!(e.contains(what), "{text}: {e}");
         }
+    }
+
+    #[test]
+    fn tcp_and_tls_trunks_parse_with_their_certificate_check() {
+        let dir = tempfile::tempdir().unwrap();
+        crate::tls::issue_dev_cert(&dir.path().join("certs"), "example.test").unwrap();
+        std::fs::copy(
+            dir.path().join("certs").join(crate::tls::DEV_CA_FILE),
+            dir.path().join("carrier-ca.pem"),
+        )
+        .unwrap();
+        let c = Config::parse(
+            dir.path(),
+            "[trunks.a]\naddress = \"192.0.2.1:5060\"\ntransport = \"tcp\"\n\
+             [trunks.b]\naddress = \"192.0.2.2:5061\"\ntransport = \"tls\"\n\
+             [trunks.c]\naddress = \"192.0.2.3:5061\"\ntransport = \"tls\"\ndomain = \"Carrier.example\"\n\
+             [trunks.d]\naddress = \"192.0.2.4:5061\"\ntransport = \"tls\"\nca = \"carrier-ca.pem\"\n\
+             server_name = \"sip.carrier.example\"\n",
+        )
+        .unwrap();
+        let t = |n: &str| c.calls.trunk(n).unwrap();
+        assert_eq!((t("a").transport, t("a").tls.is_none()), (Proto::Tcp, true));
+        let tls = |n: &str| t(n).tls.clone().unwrap();
+        assert_eq!(t("b").transport, Proto::Tls);
+        // The lab default: the PBX's own development CA, the address's IP.
+        assert_eq!(tls("b").ca, dir.path().join("certs/ca/ca.pem"));
+        assert_eq!(tls("b").server_name.to_str(), "192.0.2.2");
+        assert_eq!(tls("c").server_name.to_str(), "carrier.example");
+        assert_eq!(tls("d").ca, dir.path().join("carrier-ca.pem"));
+        assert_eq!(tls("d").server_name.to_str(), "sip.carrier.example");
     }
 
     #[test]

@@ -256,12 +256,37 @@ impl PhoneConfig {
     }
 }
 
-/// A baresip phone registered to a [`TestPbx`], with a control port;
-/// killed on drop. Its received audio lands in `rec/dump-*-dec.wav`.
+/// A test CA and certificates signed by it, made by
+/// `../shared/peers/gen_certs.sh`: `ca.crt`, `server.pem` (certificate and
+/// key for 127.0.0.1, ::1, localhost and example.test, baresip's format)
+/// and an unrelated self-signed `selfsigned.crt`/`.pem`.
+pub fn test_certs() -> tempfile::TempDir {
+    let dir = tempdir();
+    let out = run_with_timeout(
+        60,
+        "bash",
+        &[
+            shared_dir().join("peers/gen_certs.sh").display().to_string(),
+            dir.path().display().to_string(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "gen_certs.sh failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir
+}
+
+/// A baresip phone registered to a [`TestPbx`] (or a gateway, see
+/// [`Baresip::gateway`]), with a control port; killed on drop. Its
+/// received audio lands in `rec/dump-*-dec.wav`.
 pub struct Baresip {
     child: std::process::Child,
     /// The ctrl_tcp port.
     pub ctrl: u16,
+    /// Its SIP port (UDP and TCP); it listens for TLS on `sip + 1`.
+    pub sip: u16,
     log: PathBuf,
     /// Where baresip's `sndfile` module writes its WAV dumps.
     pub rec: PathBuf,
@@ -303,18 +328,41 @@ impl Baresip {
         panic!("baresip could not bind its ports five times in a row");
     }
 
+    /// Start a baresip playing a TLS gateway (a trunk): it registers
+    /// nowhere, listens for TLS on [`Baresip::tls`] with `server_pem`
+    /// (certificate and key), requires SRTP, answers calls to `number` at
+    /// once sending a `tone` Hz sine, and calls out as
+    /// `sip:<number>@127.0.0.1`. (baresip 1.0 answers 404 to a call for a
+    /// user none of its accounts has.)
+    pub fn gateway(server_pem: &Path, number: &str, tone: u32) -> Baresip {
+        require("baresip", "baresip");
+        let account = format!(
+            "<sip:{number}@127.0.0.1;transport=tls>;regint=0;mediaenc=srtp-mand;answermode=auto;audio_codecs=PCMU"
+        );
+        for _ in 0..5 {
+            let dir = tempdir();
+            let cert = dir.path().join("server.pem");
+            std::fs::copy(server_pem, &cert).unwrap();
+            if let Some(gw) = Self::spawn(dir, &cert, None, account.clone(), tone) {
+                return gw;
+            }
+        }
+        panic!("baresip could not bind its ports five times in a row");
+    }
+
+    /// Its TLS listening address.
+    pub fn tls(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.sip + 1))
+    }
+
     fn try_start(pbx: &TestPbx, cfg: &PhoneConfig) -> Option<Baresip> {
         let dir = tempdir();
-        let conf = dir.path().join("conf");
         // baresip wants one PEM with certificate and key.
         let certs = pbx.data.join("certs").join(DOMAIN);
         let mut pem = std::fs::read(certs.join("cert.pem")).unwrap();
         pem.extend(std::fs::read(certs.join("key.pem")).unwrap());
         let cert = dir.path().join("client.pem");
         std::fs::write(&cert, pem).unwrap();
-        let ctrl = free_port(false);
-        // SIP on UDP+TCP `sip`, TLS on `sip + 1`.
-        let sip = free_port_pair();
         let (aor, outbound) = match cfg.transport {
             "tls" => (
                 format!("<sip:{}@{DOMAIN};transport=tls>", cfg.user),
@@ -330,20 +378,33 @@ impl Baresip {
             regint = cfg.regint,
             answer = cfg.answermode,
         );
+        let ca = pbx.data.join("certs").join(pbx::tls::DEV_CA_FILE);
+        Self::spawn(dir, &cert, Some(&ca), account, cfg.tone)
+    }
+
+    /// Configure (`mkconf.sh`) and start one baresip in `dir` on free
+    /// ports; `None` if another process took one of them first.
+    fn spawn(dir: tempfile::TempDir, cert: &Path, ca: Option<&Path>, account: String, tone: u32) -> Option<Baresip> {
+        let conf = dir.path().join("conf");
+        let ctrl = free_port(false);
+        // SIP on UDP+TCP `sip`, TLS on `sip + 1`.
+        let sip = free_port_pair();
         let rec = dir.path().join("rec");
-        let status = Command::new("bash")
+        let mut mkconf = Command::new("bash");
+        mkconf
             .arg(shared_dir().join("peers/baresip/mkconf.sh"))
             .arg(&conf)
             .env("SIP_PORT", sip.to_string())
             .env("RTP_PORTS", rtp_range())
             .env("CTRL_PORT", ctrl.to_string())
-            .env("AUSRC", format!("ausine,{}", cfg.tone))
+            .env("AUSRC", format!("ausine,{tone}"))
             .env("REC_DIR", &rec)
-            .env("CERT", &cert)
-            .env("CAFILE", pbx.data.join("certs").join(pbx::tls::DEV_CA_FILE))
-            .env("ACCOUNT", account)
-            .status()
-            .unwrap();
+            .env("CERT", cert)
+            .env("ACCOUNT", account);
+        if let Some(ca) = ca {
+            mkconf.env("CAFILE", ca);
+        }
+        let status = mkconf.status().unwrap();
         assert!(status.success(), "mkconf.sh failed");
         let log = dir.path().join("baresip.log");
         let child = Command::new("timeout")
@@ -357,6 +418,7 @@ impl Baresip {
         let mut phone = Baresip {
             child,
             ctrl,
+            sip,
             log,
             rec,
             _dir: dir,

@@ -40,7 +40,7 @@ pub(super) fn start(core: &Arc<Core>, invite: Request, source: &Source) -> Optio
         return reply(483, None);
     }
     let calls = &core.calls;
-    let (caller, domain, setting) = match calls.config.trunk_at(source) {
+    let (caller, domain, setting) = match calls.trunk_at(source) {
         Some(trunk) => (
             types::Caller::Trunk(trunk.name.clone()),
             trunk.domain.clone(),
@@ -217,8 +217,8 @@ enum Phase {
 struct Refusal {
     code: u16,
     reason: String,
-    /// Also say why in a `Warning` header (policy refusals).
-    warn: bool,
+    /// Also say why in a `Warning` header (policy refusals, trunk failures).
+    warning: Option<String>,
 }
 
 impl Refusal {
@@ -226,15 +226,15 @@ impl Refusal {
         Refusal {
             code,
             reason: reason.into(),
-            warn: false,
+            warning: None,
         }
     }
 
     fn policy(r: types::Reject) -> Refusal {
         Refusal {
             code: r.code,
+            warning: Some(r.reason.clone()),
             reason: r.reason,
-            warn: true,
         }
     }
 }
@@ -728,7 +728,7 @@ impl Call {
             }
             routing::Decision::Target(t) => t,
         };
-        let plan = self.resolve(&target)?;
+        let plan = self.resolve(&target).await?;
         let exempt_trunk = match &target {
             types::Target::Trunk(t) => policy.is_trunk_exempt(&t.trunk).await,
             _ => false,
@@ -758,8 +758,8 @@ impl Call {
         self.dial(plan)
     }
 
-    /// Where and how to reach a target.
-    fn resolve(&self, target: &types::Target) -> Result<Plan, Refusal> {
+    /// Where and how to reach a target (connecting to a TCP/TLS trunk).
+    async fn resolve(&self, target: &types::Target) -> Result<Plan, Refusal> {
         let calls = &self.core.calls;
         let domain = &self.plugin_call.domain;
         match target {
@@ -796,13 +796,17 @@ impl Call {
                     .config
                     .trunk(&t.trunk)
                     .ok_or_else(|| Refusal::new(503, format!("Trunk {} is not configured", t.trunk)))?;
-                let uri: Uri = format!("sip:{}@{}", t.number, trunk.address)
+                let param = super::trunk::transport_param(trunk.transport);
+                let uri: Uri = format!("sip:{}@{}{param}", t.number, trunk.address)
                     .parse()
                     .map_err(|_| Refusal::new(484, "Address Incomplete"))?;
-                let dest = self
-                    .core
-                    .udp_source(trunk.address)
-                    .ok_or_else(|| Refusal::new(503, "No UDP socket"))?;
+                // Fail closed: an unreachable or untrusted trunk fails the
+                // call, saying why.
+                let dest = super::trunk::dest(&self.core, trunk).await.map_err(|e| Refusal {
+                    code: 503,
+                    reason: "Service Unavailable".into(),
+                    warning: Some(e.to_string()),
+                })?;
                 Ok(Plan {
                     auth: trunk.auth.clone(),
                     to: format!("<{uri}>"),
@@ -1374,9 +1378,8 @@ impl Call {
 
     /// Refuse the call (the caller's INVITE gets a final response).
     async fn fail_a(&mut self, refusal: Refusal) {
-        let warn = refusal.warn.then_some(refusal.reason.as_str());
-        let reason = refusal.reason.clone();
-        self.respond_a(refusal.code, Some(&reason), warn).await;
+        let warn = refusal.warning.as_deref();
+        self.respond_a(refusal.code, Some(&refusal.reason), warn).await;
         self.ring_deadline = None;
         self.phase = Phase::Done;
     }

@@ -15,6 +15,8 @@
 //! - `call.rs`: one task per call — routing, policy, the two legs'
 //!   transactions, answer, hold/resume, hangup, timers.
 //! - `dialog.rs`: a dialog's identifiers and the requests sent in it.
+//! - `trunk.rs`: how trunks are reached (UDP, or one connection per TCP/TLS
+//!   trunk with its certificate verified) and registration at them.
 //! - `negotiate.rs`: SDP between the legs: offers toward B from A's offer,
 //!   answers to A from B's answer, per-leg SRTP settings, relay keys.
 
@@ -23,9 +25,9 @@ mod dialog;
 mod negotiate;
 mod trunk;
 
-pub use trunk::TrunkStatus;
+pub use trunk::{TrunkError, TrunkStatus};
 
-use crate::sip::{Core, Proto, Source};
+use crate::sip::{Core, FlowId, Proto, Source};
 use pbx_sip::response::response_to;
 use pbx_sip::{HeaderName, Method, Request, Response};
 use pbx_srtp::Suite;
@@ -70,10 +72,13 @@ pub struct EndpointConfig {
 pub struct TrunkConfig {
     /// Its name, as routing plugins name it.
     pub name: String,
-    /// Where its calls come from and where calls to it go.
+    /// Where calls to it go; over UDP also where its calls come from.
     pub address: SocketAddr,
-    /// SIP transport toward it.
+    /// SIP transport toward it. Over TCP and TLS the PBX opens one
+    /// connection to the trunk and the trunk's calls come over it.
     pub transport: Proto,
+    /// How the trunk's certificate is checked (TLS trunks only).
+    pub tls: Option<TrunkTls>,
     /// SRTP toward it (`Off`: plain `RTP/AVP`).
     pub srtp: MediaSetting,
     /// Suites offered when SRTP is on.
@@ -85,6 +90,15 @@ pub struct TrunkConfig {
     pub auth: Option<TrunkAuth>,
     /// Keep a registration at the trunk with this expiry (seconds).
     pub register: Option<u32>,
+}
+
+/// The certificate check of a TLS trunk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrunkTls {
+    /// PEM file of the CA certificates the trunk's chain must lead to.
+    pub ca: PathBuf,
+    /// The name its certificate must be valid for (DNS name or IP address).
+    pub server_name: rustls_pki_types::ServerName<'static>,
 }
 
 /// A trunk account.
@@ -176,12 +190,18 @@ impl CallsConfig {
         self.trunks.iter().find(|t| t.name == name)
     }
 
-    /// The trunk a request from `source` comes from: its configured
+    /// The UDP trunk a datagram from `source` comes from: its configured
     /// address and port exactly (gateways send from the port they listen
     /// on; matching the IP alone would let every phone behind the same
-    /// address skip authentication).
+    /// address skip authentication). TCP and TLS trunks are known by
+    /// their connection instead ([`Calls::trunk_at`]).
     pub fn trunk_at(&self, source: &Source) -> Option<&TrunkConfig> {
-        self.trunks.iter().find(|t| t.address == source.remote)
+        if source.proto != Proto::Udp {
+            return None;
+        }
+        self.trunks
+            .iter()
+            .find(|t| t.transport == Proto::Udp && t.address == source.remote)
     }
 }
 
@@ -198,6 +218,29 @@ pub struct CallCounters {
     pub failed: AtomicU64,
     /// Calls currently up (routing, ringing or answered).
     pub active: AtomicU64,
+}
+
+/// Why the call service could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The media relay could not start.
+    #[error("starting the media relay: {0}")]
+    Media(#[from] pbx_media::MediaError),
+    /// A TLS trunk has no CA bundle to check its certificate with.
+    #[error("trunks.{trunk}: a TLS trunk needs a CA bundle (ca)")]
+    TrunkTls {
+        /// The trunk.
+        trunk: String,
+    },
+    /// A TLS trunk's CA bundle is unusable.
+    #[error("trunks.{trunk}.ca: {source}")]
+    TrunkCa {
+        /// The trunk.
+        trunk: String,
+        /// What is wrong with the file.
+        source: crate::tls::CertError,
+    },
 }
 
 /// A message for a call task.
@@ -219,6 +262,8 @@ pub struct Calls {
     index: Mutex<HashMap<String, mpsc::Sender<Input>>>,
     /// Trunk registrations by trunk name.
     trunk_status: Mutex<HashMap<String, TrunkStatus>>,
+    /// The PBX's connections to its TCP/TLS trunks.
+    links: trunk::TrunkLinks,
 }
 
 /// How many messages may wait for one call task before more are dropped
@@ -226,8 +271,10 @@ pub struct Calls {
 const INBOX: usize = 64;
 
 impl Calls {
-    /// The call service, with its media relay started.
-    pub fn new(config: CallsConfig) -> Result<Calls, pbx_media::MediaError> {
+    /// The call service, with its media relay started and the TLS trunks'
+    /// CA bundles loaded.
+    pub fn new(config: CallsConfig) -> Result<Calls, StartError> {
+        let links = trunk::TrunkLinks::new(&config.trunks)?;
         let relay = pbx_media::Relay::start(pbx_media::RelayConfig {
             bind_ip: config.media_bind,
             port_min: config.port_min,
@@ -242,6 +289,7 @@ impl Calls {
             relay,
             index: Mutex::new(HashMap::new()),
             trunk_status: Mutex::new(HashMap::new()),
+            links,
         })
     }
 
@@ -275,6 +323,33 @@ impl Calls {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(name.to_string(), status);
+    }
+
+    /// The trunk a request from `source` comes from: a UDP trunk by its
+    /// address and port, a TCP/TLS trunk by the connection the PBX opened
+    /// to it (never by address: anyone can connect from the trunk's IP).
+    pub fn trunk_at(&self, source: &Source) -> Option<&TrunkConfig> {
+        match (source.proto, source.flow) {
+            (Proto::Udp, _) => self.config.trunk_at(source),
+            (_, Some(flow)) => self
+                .links
+                .trunk_of(flow)
+                .and_then(|name| self.config.trunk(&name))
+                .filter(|t| t.transport == source.proto),
+            (_, None) => None,
+        }
+    }
+
+    /// The open connection to TCP/TLS trunk `name`, if any (its flow and
+    /// local address).
+    pub fn trunk_connection(&self, name: &str) -> Option<Source> {
+        self.links.current(name)
+    }
+
+    /// A stream connection closed; if it led to a trunk, the trunk is
+    /// connected again on its next request.
+    pub fn flow_closed(&self, flow: FlowId) {
+        self.links.closed(flow);
     }
 
     /// Calls in progress.
@@ -413,6 +488,7 @@ mod tests {
             name: "pstn".into(),
             address: "192.0.2.1:5060".parse().unwrap(),
             transport: Proto::Udp,
+            tls: None,
             srtp: MediaSetting::Off,
             suites: vec![],
             domain: "example.test".into(),
@@ -435,5 +511,14 @@ mod tests {
             "a phone behind the trunk's IP is not the trunk"
         );
         assert!(c.trunk("nope").is_none());
+        let tcp = Source {
+            proto: Proto::Tcp,
+            flow: Some(FlowId(7)),
+            ..src
+        };
+        assert!(
+            c.trunk_at(&tcp).is_none(),
+            "a TCP connection from a UDP trunk's address is not the trunk"
+        );
     }
 }

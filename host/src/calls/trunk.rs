@@ -1,16 +1,153 @@
-//! Outbound registration to a trunk: the PBX registers itself at a
-//! gateway (with digest credentials) and refreshes the registration before
-//! it expires, so the provider routes inbound calls to it.
+//! Trunks: how the PBX reaches them, and its registration at them.
+//!
+//! A UDP trunk is reached from one of the PBX's UDP sockets. A TCP or TLS
+//! trunk is reached over one connection the PBX opens on demand (the first
+//! call or REGISTER), reuses for every later request, and opens again after
+//! it dropped ([`TrunkLinks`]); it is a flow like an accepted connection, so
+//! responses and the trunk's own requests (its inbound calls, recognised by
+//! that connection) arrive through the SIP core. A TLS trunk's certificate
+//! is verified against its CA bundle; a failure fails the request, never
+//! falls back to anything less.
+//!
+//! Outbound registration: the PBX registers itself at a gateway (with
+//! digest credentials) and refreshes the registration before it expires,
+//! so the provider routes inbound calls to it; over TCP/TLS it registers
+//! again as soon as the connection drops.
 
-use super::{Input, TrunkConfig};
-use crate::sip::{Core, new_tag};
+use super::{Input, StartError, TrunkConfig};
+use crate::sip::{ConnectError, Core, FlowId, Proto, Source, new_tag};
+use crate::tls::TlsClient;
 use pbx_sip::auth::ServerChallenge;
 use pbx_sip::transaction::{ClientNonInvite, Event, Reliability, Timers};
 use pbx_sip::{Header, HeaderName, Headers, Method, Request, Response, Uri};
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
+
+/// Why a trunk cannot be reached. The text is what the caller is told
+/// (in a `Warning`) and what the log says.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TrunkError {
+    /// No UDP socket of the trunk's address family.
+    #[error("no UDP socket toward the trunk")]
+    NoUdpSocket,
+    /// The connection to a TCP/TLS trunk could not be opened.
+    #[error("trunk {0}")]
+    Connect(#[from] ConnectError),
+}
+
+/// The PBX's connections to its TCP/TLS trunks, one per trunk.
+pub(super) struct TrunkLinks {
+    links: HashMap<String, Link>,
+}
+
+struct Link {
+    address: SocketAddr,
+    /// The certificate check, for a TLS trunk.
+    tls: Option<TlsClient>,
+    /// Held while connecting, so that concurrent first requests share one
+    /// connection.
+    connecting: tokio::sync::Mutex<()>,
+    /// The open connection.
+    current: Mutex<Option<Source>>,
+    /// Told when the connection closes (a registering trunk registers
+    /// again at once).
+    closed: Notify,
+}
+
+impl TrunkLinks {
+    /// A link per TCP/TLS trunk; a TLS trunk's CA bundle is loaded now.
+    pub(super) fn new(trunks: &[TrunkConfig]) -> Result<TrunkLinks, StartError> {
+        let mut links = HashMap::new();
+        for t in trunks.iter().filter(|t| t.transport != Proto::Udp) {
+            let tls = match (&t.tls, t.transport) {
+                (Some(tls), Proto::Tls) => Some(TlsClient::new(&tls.ca, tls.server_name.clone()).map_err(
+                    |source| StartError::TrunkCa {
+                        trunk: t.name.clone(),
+                        source,
+                    },
+                )?),
+                (None, Proto::Tls) => return Err(StartError::TrunkTls { trunk: t.name.clone() }),
+                _ => None,
+            };
+            links.insert(
+                t.name.clone(),
+                Link {
+                    address: t.address,
+                    tls,
+                    connecting: tokio::sync::Mutex::new(()),
+                    current: Mutex::new(None),
+                    closed: Notify::new(),
+                },
+            );
+        }
+        Ok(TrunkLinks { links })
+    }
+
+    /// The open connection to trunk `name`.
+    pub(super) fn current(&self, name: &str) -> Option<Source> {
+        *self.links.get(name)?.current.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The trunk whose connection is `flow`.
+    pub(super) fn trunk_of(&self, flow: FlowId) -> Option<String> {
+        self.links
+            .iter()
+            .find(|(_, l)| l.current.lock().unwrap_or_else(|p| p.into_inner()).and_then(|s| s.flow) == Some(flow))
+            .map(|(name, _)| name.clone())
+    }
+
+    /// `flow` closed: if it was a trunk's connection, forget it.
+    pub(super) fn closed(&self, flow: FlowId) {
+        for (name, link) in &self.links {
+            let mut current = link.current.lock().unwrap_or_else(|p| p.into_inner());
+            if current.and_then(|s| s.flow) == Some(flow) {
+                *current = None;
+                link.closed.notify_one();
+                tracing::info!(trunk = name, address = %link.address, "the connection to the trunk closed");
+            }
+        }
+    }
+}
+
+/// How to send to `trunk` now: from a UDP socket, or over its connection,
+/// opened first if there is none (or it dropped).
+pub(super) async fn dest(core: &Arc<Core>, trunk: &TrunkConfig) -> Result<Source, TrunkError> {
+    let Some(link) = core.calls.links.links.get(&trunk.name) else {
+        return core.udp_source(trunk.address).ok_or(TrunkError::NoUdpSocket);
+    };
+    let open = |link: &Link| {
+        let current = *link.current.lock().unwrap_or_else(|p| p.into_inner());
+        current.filter(|s| s.flow.is_some_and(|f| core.flows.is_open(f)))
+    };
+    if let Some(source) = open(link) {
+        return Ok(source);
+    }
+    let _connecting = link.connecting.lock().await;
+    if let Some(source) = open(link) {
+        return Ok(source);
+    }
+    match crate::sip::connect(core, link.address, link.tls.as_ref()).await {
+        Ok(source) => {
+            *link.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(source);
+            if !source.flow.is_some_and(|f| core.flows.is_open(f)) {
+                // Closed before it was recorded: `closed` did not see it.
+                *link.current.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                return Err(TrunkError::Connect(ConnectError::Io("closed at once".into())));
+            }
+            tracing::info!(trunk = trunk.name, %source, local = %source.local, "connected to the trunk");
+            Ok(source)
+        }
+        Err(e) => {
+            let e = TrunkError::from(e);
+            tracing::warn!(trunk = trunk.name, address = %trunk.address, "cannot reach the trunk: {e}");
+            Err(e)
+        }
+    }
+}
 
 /// Where a trunk registration stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,16 +165,13 @@ pub enum TrunkStatus {
 }
 
 /// Register at `trunk` and refresh forever (the task is aborted with the
-/// PBX).
+/// PBX). Over TCP/TLS, the registration goes over the trunk's connection
+/// (opening it if needed), and a dropped connection is registered again
+/// at once: the provider reaches the PBX only over it.
 pub(super) async fn keep_registered(core: Arc<Core>, trunk: TrunkConfig) {
     let (Some(auth), Some(expires)) = (&trunk.auth, trunk.register) else {
         return;
     };
-    let Some(dest) = core.udp_source(trunk.address) else {
-        tracing::error!(trunk = trunk.name, "no UDP socket to register to the trunk from");
-        return;
-    };
-    let local = SocketAddr::new(core.calls.advertised_ip(&dest), dest.local.port());
     let call_id = format!("{}@pbx", new_tag());
     let (tx, mut rx) = mpsc::channel(16);
     core.calls.register(&call_id, tx);
@@ -45,10 +179,17 @@ pub(super) async fn keep_registered(core: Arc<Core>, trunk: TrunkConfig) {
     let mut cseq = 0u32;
     let mut backoff = Duration::from_secs(5);
     loop {
-        let outcome = register_once(
-            &core, &trunk, auth, expires, dest, local, &call_id, &tag, &mut cseq, &mut rx,
-        )
-        .await;
+        let outcome = match dest(&core, &trunk).await {
+            Ok(dest) => {
+                let local = SocketAddr::new(core.calls.advertised_ip(&dest), dest.local.port());
+                register_once(
+                    &core, &trunk, auth, expires, dest, local, &call_id, &tag, &mut cseq, &mut rx,
+                )
+                .await
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        let registered = outcome.is_ok();
         let wait = match outcome {
             Ok(granted) => {
                 tracing::info!(trunk = trunk.name, expires = granted, "registered to the trunk");
@@ -65,7 +206,20 @@ pub(super) async fn keep_registered(core: Arc<Core>, trunk: TrunkConfig) {
                 backoff
             }
         };
-        tokio::time::sleep(wait).await;
+        let dropped = async {
+            match core.calls.links.links.get(&trunk.name) {
+                Some(link) if registered => link.closed.notified().await,
+                _ => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = dropped => {
+                tracing::info!(trunk = trunk.name, "registering again over a new connection");
+                // A peer that closes every connection must not be hammered.
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
     }
 }
 
@@ -76,7 +230,7 @@ async fn register_once(
     trunk: &TrunkConfig,
     auth: &super::TrunkAuth,
     expires: u32,
-    dest: crate::sip::Source,
+    dest: Source,
     local: SocketAddr,
     call_id: &str,
     tag: &str,
@@ -84,7 +238,8 @@ async fn register_once(
     rx: &mut mpsc::Receiver<Input>,
 ) -> Result<u32, String> {
     let host = trunk.address.to_string();
-    let uri: Uri = format!("sip:{host}")
+    let param = transport_param(dest.proto);
+    let uri: Uri = format!("sip:{host}{param}")
         .parse()
         .map_err(|_| "bad trunk address".to_string())?;
     let mut credentials: Option<(HeaderName, String)> = None;
@@ -99,7 +254,10 @@ async fn register_once(
         h.push(header(HeaderName::TO, aor)?);
         h.push(header(HeaderName::CALL_ID, call_id.to_string())?);
         h.push(header(HeaderName::CSEQ, format!("{cseq} REGISTER"))?);
-        h.push(header(HeaderName::CONTACT, format!("<sip:{}@{local}>", auth.username))?);
+        h.push(header(
+            HeaderName::CONTACT,
+            format!("<sip:{}@{local}{param}>", auth.username),
+        )?);
         h.push(header(HeaderName::EXPIRES, expires.to_string())?);
         if let Some((name, value)) = &credentials {
             h.push(header(name.clone(), value.clone())?);
@@ -130,6 +288,16 @@ async fn register_once(
     Err("credentials refused".into())
 }
 
+/// The URI parameter naming a stream transport (`;transport=tls`); none
+/// for UDP, the default.
+pub(super) fn transport_param(proto: Proto) -> &'static str {
+    match proto {
+        Proto::Udp => "",
+        Proto::Tcp => ";transport=tcp",
+        Proto::Tls => ";transport=tls",
+    }
+}
+
 /// The expiry the registrar granted: our Contact's `expires`, else the
 /// `Expires` header, else what we asked for.
 fn granted(response: &Response, asked: u32) -> u32 {
@@ -147,12 +315,12 @@ fn granted(response: &Response, asked: u32) -> u32 {
 /// Run one non-INVITE client transaction to its final response.
 async fn transact(
     core: &Arc<Core>,
-    dest: crate::sip::Source,
+    dest: Source,
     request: Request,
     rx: &mut mpsc::Receiver<Input>,
 ) -> Option<Response> {
     let now = std::time::Instant::now();
-    let reliability = if dest.proto == crate::sip::Proto::Udp {
+    let reliability = if dest.proto == Proto::Udp {
         Reliability::Unreliable
     } else {
         Reliability::Reliable

@@ -36,6 +36,9 @@ pub struct Counters {
     pub tls_failures: AtomicU64,
     /// Stream connections closed for framing errors or timeouts.
     pub stream_errors: AtomicU64,
+    /// Connections the PBX failed to open (refused, timed out, TLS
+    /// certificate or handshake failures).
+    pub connect_failures: AtomicU64,
 }
 
 /// The SIP service's shared state.
@@ -266,9 +269,11 @@ impl Core {
         sent
     }
 
-    /// A stream connection closed: its registrations become unreachable.
+    /// A stream connection closed: its registrations become unreachable,
+    /// and a trunk it led to is connected again on its next request.
     pub fn on_flow_closed(&self, flow: FlowId) {
         self.registrar.flow_closed(flow);
+        self.calls.flow_closed(flow);
     }
 
     fn cached(&self, key: &str) -> Option<Vec<u8>> {

@@ -1,15 +1,18 @@
-//! SIP transports: UDP sockets, and TCP/TLS listeners whose connections
-//! are flows. This is the only code that touches SIP sockets.
+//! SIP transports: UDP sockets, TCP/TLS listeners whose connections are
+//! flows, and the connections the PBX opens itself ([`connect`], toward
+//! TCP/TLS trunks), which become flows the same way. This is the only code
+//! that touches SIP sockets.
 //!
 //! A stream connection reads in two phases (`pbx_sip::framing::check`,
 //! then parse): CRLF keep-alive pings get a pong, a message that does not
 //! complete within [`TransportConfig::message_timeout`] is cut off (only
-//! that connection is closed), an idle connection is closed after
-//! [`TransportConfig::idle_timeout`], and at most
-//! [`TransportConfig::max_connections`] are open at once.
+//! that connection is closed), an idle accepted connection is closed after
+//! [`TransportConfig::idle_timeout`] (an idle outbound one is pinged every
+//! [`TransportConfig::keepalive`] instead), and at most
+//! [`TransportConfig::max_connections`] accepted ones are open at once.
 
 use super::Core;
-use crate::tls::TlsAcceptor;
+use crate::tls::{HandshakeError, TlsAcceptor, TlsClient};
 use pbx_sip::framing::{self, FrameError, Framed};
 use std::collections::HashMap;
 use std::fmt;
@@ -18,7 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{Semaphore, mpsc};
 
 /// A SIP transport protocol.
@@ -75,8 +78,12 @@ pub struct TransportConfig {
     pub max_connections: usize,
     /// A started message must complete within this time.
     pub message_timeout: Duration,
-    /// A connection with no traffic is closed after this time.
+    /// An accepted connection with no traffic is closed after this time.
     pub idle_timeout: Duration,
+    /// A connection the PBX opened is sent a CRLF keep-alive ping (RFC 5626
+    /// §4.4.1) after this long without traffic, instead of being closed:
+    /// the peer reaches the PBX over it.
+    pub keepalive: Duration,
 }
 
 impl Default for TransportConfig {
@@ -86,6 +93,7 @@ impl Default for TransportConfig {
             max_connections: 10_000,
             message_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(900),
+            keepalive: Duration::from_secs(60),
         }
     }
 }
@@ -230,9 +238,12 @@ pub async fn serve_stream(
         tokio::spawn(async move {
             let _permit = permit;
             match tls {
-                None => connection(tcp, Proto::Tcp, remote, local, core).await,
+                None => connection(tcp, flow_source(&core, Proto::Tcp, remote, local), core, false).await,
                 Some(acceptor) => match acceptor.accept(tcp).await {
-                    Ok(accepted) => connection(accepted.stream, Proto::Tls, remote, local, core).await,
+                    Ok(accepted) => {
+                        let flow = flow_source(&core, Proto::Tls, remote, local);
+                        connection(accepted.stream, flow, core, false).await;
+                    }
                     Err(e) => {
                         core.counters.tls_failures.fetch_add(1, Ordering::Relaxed);
                         tracing::debug!(%remote, "TLS handshake failed: {e}");
@@ -243,19 +254,88 @@ pub async fn serve_stream(
     }
 }
 
-/// Serve one stream connection: read, frame, dispatch, write.
-async fn connection<S>(stream: S, proto: Proto, remote: SocketAddr, local: SocketAddr, core: Arc<Core>)
-where
-    S: AsyncRead + AsyncWrite + Send + 'static,
-{
-    let (mut rd, mut wr) = tokio::io::split(stream);
-    let (flow, mut outbound) = core.flows.open(remote);
+/// How long opening a connection may take: TCP, then the TLS handshake.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why [`connect`] could not open a connection.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// Nothing listens at the address.
+    #[error("connection refused")]
+    Refused,
+    /// No TCP connection or TLS handshake within [`CONNECT_TIMEOUT`].
+    #[error("connection timed out")]
+    TimedOut,
+    /// Another socket error (unreachable network, ...).
+    #[error("connection failed: {0}")]
+    Io(String),
+    /// The TLS handshake failed; the certificate checks say which one.
+    #[error(transparent)]
+    Tls(#[from] HandshakeError),
+}
+
+/// Open a connection to `remote` (TLS with `tls`, else TCP) and serve it
+/// as a flow like an accepted one: what the peer sends over it reaches
+/// [`Core::handle`]. Returns the flow's source, to send on.
+pub async fn connect(core: &Arc<Core>, remote: SocketAddr, tls: Option<&TlsClient>) -> Result<Source, ConnectError> {
+    let attempt = async {
+        let tcp = TcpStream::connect(remote).await.map_err(|e| match e.kind() {
+            std::io::ErrorKind::ConnectionRefused => ConnectError::Refused,
+            _ => ConnectError::Io(e.to_string()),
+        })?;
+        let _ = tcp.set_nodelay(true);
+        let local = tcp.local_addr().map_err(|e| ConnectError::Io(e.to_string()))?;
+        Ok(match tls {
+            None => {
+                let flow = flow_source(core, Proto::Tcp, remote, local);
+                let source = flow.0;
+                tokio::spawn(connection(tcp, flow, core.clone(), true));
+                source
+            }
+            Some(client) => {
+                let stream = client.connect(tcp).await?;
+                let flow = flow_source(core, Proto::Tls, remote, local);
+                let source = flow.0;
+                tokio::spawn(connection(stream, flow, core.clone(), true));
+                source
+            }
+        })
+    };
+    let outcome = tokio::time::timeout(CONNECT_TIMEOUT, attempt)
+        .await
+        .unwrap_or(Err(ConnectError::TimedOut));
+    if outcome.is_err() {
+        core.counters.connect_failures.fetch_add(1, Ordering::Relaxed);
+    }
+    outcome
+}
+
+/// A new flow for a connection, and the queue of what is sent on it.
+fn flow_source(core: &Core, proto: Proto, remote: SocketAddr, local: SocketAddr) -> (Source, mpsc::Receiver<Vec<u8>>) {
+    let (flow, outbound) = core.flows.open(remote);
     let source = Source {
         proto,
         remote,
         local,
         flow: Some(flow),
     };
+    (source, outbound)
+}
+
+/// Serve one stream connection: read, frame, dispatch, write. An
+/// `opened` connection (one the PBX opened) is kept up with keep-alive
+/// pings when idle; an accepted one is closed.
+async fn connection<S>(
+    stream: S,
+    (source, mut outbound): (Source, mpsc::Receiver<Vec<u8>>),
+    core: Arc<Core>,
+    opened: bool,
+) where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (mut rd, mut wr) = tokio::io::split(stream);
+    let Some(flow) = source.flow else { return };
     let writer = tokio::spawn(async move {
         while let Some(bytes) = outbound.recv().await {
             if wr.write_all(&bytes).await.is_err() {
@@ -299,7 +379,9 @@ where
                 }
             }
         }
-        let wait = if buf.is_empty() {
+        let wait = if buf.is_empty() && opened {
+            config.keepalive
+        } else if buf.is_empty() {
             config.idle_timeout
         } else {
             config.message_timeout
@@ -310,6 +392,11 @@ where
         match tokio::time::timeout(wait, rd.read_buf(&mut buf)).await {
             Ok(Ok(0)) | Ok(Err(_)) => break,
             Ok(Ok(_)) => {}
+            Err(_) if buf.is_empty() && opened => {
+                if !core.flows.send(flow, b"\r\n\r\n".to_vec()) {
+                    break;
+                }
+            }
             Err(_) if buf.is_empty() => {
                 tracing::debug!(%source, "closing an idle connection");
                 break;

@@ -536,6 +536,285 @@ async fn an_inbound_trunk_call_reaches_a_tls_extension() {
     assert_eq!(a.menc().as_deref(), Some("AES_CM_128_HMAC_SHA1_80"));
 }
 
+/// The dial plan sending `9…` to trunk `name`.
+fn prefix_9_to(name: &str) -> String {
+    format!(r#"{{"trunk_prefixes": [{{"prefix": "9", "trunk": "{name}"}}]}}"#)
+}
+
+/// The SIP messages in a baresip log (`-s`) that start with `start`.
+fn messages<'a>(log: &'a str, start: &str) -> Vec<&'a str> {
+    log.match_indices(start)
+        .map(|(i, _)| {
+            let rest = &log[i..];
+            let end = [rest.find("\n\n"), rest.find("\r\n\r\n")].into_iter().flatten().min();
+            &rest[..end.unwrap_or(rest.len())]
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_trunk_is_verified_and_carries_calls_both_ways_over_one_connection() {
+    // A baresip plays the TLS gateway, with a certificate of a test CA.
+    let certs = pbx_tests::test_certs();
+    let gw = Baresip::gateway(&certs.path().join("server.pem"), "5551234", 440);
+    let trunk = format!(
+        "[trunks.gw]\naddress = \"{}\"\ntransport = \"tls\"\nsrtp = \"required\"\nca = \"{}\"\n",
+        gw.tls(),
+        certs.path().join("ca.crt").display()
+    );
+    // `sips:` end to end is on, and the trunk is not exempt from it.
+    let e2e_on = format!("{{\"domains\": {{\"{DOMAIN}\": true}}}}");
+    let pbx = TestPbx::start_with(
+        &exts(),
+        &trunk,
+        &[("dial-plan", &prefix_9_to("gw")), ("e2e-security", &e2e_on)],
+    )
+    .await;
+    let alice = Baresip::start(&pbx, &PhoneConfig::tls("100", PW100));
+    alice.registered();
+    let (mut a, mut g) = (alice.connect().await, gw.connect().await);
+    assert!(
+        pbx.running.sip.calls.trunk_connection("gw").is_none(),
+        "connected before any call"
+    );
+
+    // Out: a sips: call may go to the trunk, since it is TLS with SRTP.
+    a.cmd(&format!("dial {}", sips("95551234"))).await;
+    a.wait("CALL_ESTABLISHED", 20).await;
+    g.wait("CALL_ESTABLISHED", 20).await;
+    talk(&pbx, 3).await;
+    let link = pbx
+        .running
+        .sip
+        .calls
+        .trunk_connection("gw")
+        .expect("a connection to the trunk");
+    assert_eq!((link.proto, link.remote), (pbx::sip::Proto::Tls, gw.tls()));
+    hang_up(&mut a, &mut g).await;
+    assert_eq!(g.menc().as_deref(), Some("AES_CM_128_HMAC_SHA1_80"), "{:?}", g.events);
+    let log = gw.log();
+    let invite = messages(&log, "INVITE sip:")
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("the gateway got no INVITE:\n{log}"));
+    let me = format!("127.0.0.1:{}", link.local.port());
+    assert!(
+        invite.starts_with(&format!("INVITE sip:5551234@{};transport=tls SIP/2.0", gw.tls())),
+        "{invite}"
+    );
+    assert!(invite.contains(&format!("Via: SIP/2.0/TLS {me};")), "{invite}");
+    assert!(invite.contains(&format!("<sip:pbx@{me};transport=tls>")), "{invite}");
+    let heard = (gw.received_wavs(), alice.received_wavs());
+    wav_has_tone(&heard.0[0], 1000, 1.5).unwrap_or_else(|e| panic!("the gateway did not hear alice: {e}"));
+    wav_has_tone(&heard.1[0], 440, 1.5).unwrap_or_else(|e| panic!("alice did not hear the gateway: {e}"));
+
+    // In: the gateway calls 100 over the connection the PBX opened (libre
+    // reuses a connection to the address it dials); no digest challenge.
+    g.cmd(&format!("dial sip:100@{me}")).await;
+    g.wait("CALL_ESTABLISHED", 20).await;
+    a.wait("CALL_ESTABLISHED", 20).await;
+    talk(&pbx, 2).await;
+    hang_up(&mut g, &mut a).await;
+    let log = gw.log();
+    assert!(!log.contains("407 Proxy Authentication Required"), "{log}");
+    assert_eq!(
+        messages(&log, "INVITE sip:100@").len(),
+        1,
+        "the gateway's INVITE went once, unchallenged:\n{log}"
+    );
+
+    // One connection carried everything.
+    let calls = &pbx.running.sip.calls;
+    assert_eq!(calls.trunk_connection("gw").and_then(|s| s.flow), link.flow);
+    assert_eq!(calls.counters.answered.load(Ordering::Relaxed), 2);
+    assert_eq!(pbx.running.sip.counters.connect_failures.load(Ordering::Relaxed), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_trunk_whose_certificate_fails_the_check_is_never_called() {
+    let certs = pbx_tests::test_certs();
+    let gw = Baresip::gateway(&certs.path().join("server.pem"), "5551234", 440);
+    // `untrusted` trusts another CA; `misnamed` the right one, but checks
+    // a name the certificate is not for.
+    let trunks = format!(
+        "[trunks.untrusted]\naddress = \"{gw}\"\ntransport = \"tls\"\nca = \"{other}\"\n\
+         [trunks.misnamed]\naddress = \"{gw}\"\ntransport = \"tls\"\nca = \"{ca}\"\nserver_name = \"wrong.example.test\"\n",
+        gw = gw.tls(),
+        other = certs.path().join("selfsigned.crt").display(),
+        ca = certs.path().join("ca.crt").display(),
+    );
+    let plan = r#"{"trunk_prefixes": [{"prefix": "8", "trunk": "untrusted"}, {"prefix": "9", "trunk": "misnamed"}]}"#;
+    let pbx = TestPbx::start_with(&exts(), &trunks, &[("dial-plan", plan)]).await;
+    let alice = Baresip::start(&pbx, &PhoneConfig::tls("100", PW100));
+    alice.registered();
+    let (mut a, mut g) = (alice.connect().await, gw.connect().await);
+
+    for (number, why) in [
+        ("85551234", "trunk TLS certificate not trusted"),
+        ("95551234", "trunk TLS certificate not valid for wrong.example.test"),
+    ] {
+        a.cmd(&format!("dial sip:{number}@{DOMAIN}")).await;
+        let closed = a.wait("CALL_CLOSED", 20).await;
+        assert!(param(&closed).contains("503"), "{closed}");
+        let log = alice.log();
+        let warning = format!("Warning: 399 pbx \"{why}\"");
+        assert!(
+            messages(&log, "SIP/2.0 503 Service Unavailable")
+                .iter()
+                .any(|m| m.contains(&warning)),
+            "no 503 with {warning}:\n{log}"
+        );
+    }
+    let sip = &pbx.running.sip;
+    assert_eq!(sip.counters.connect_failures.load(Ordering::Relaxed), 2);
+    assert!(sip.calls.trunk_connection("untrusted").is_none());
+    assert!(sip.calls.trunk_connection("misnamed").is_none());
+    // The gateway never saw a request: the PBX stopped at the handshake.
+    g.cmd("reginfo").await;
+    assert!(!g.events.iter().any(|e| e["type"] == "CALL_INCOMING"), "{:?}", g.events);
+    let log = gw.log();
+    assert!(!log.contains("INVITE sip:"), "the gateway saw an INVITE:\n{log}");
+}
+
+/// A sipp UAS (`-sn uas`) playing a trunk on TCP `port`, echoing the RTP
+/// it gets; its output's stdout holds the messages it exchanged.
+fn sipp_tcp_trunk_uas(port: u16) -> tokio::task::JoinHandle<std::process::Output> {
+    pbx_tests::require("sipp", "sip-tester");
+    let dir = pbx_tests::tempdir();
+    let media = pbx_tests::free_port_pair();
+    tokio::task::spawn_blocking(move || {
+        let mut out = std::process::Command::new("timeout")
+            .args([
+                "-k",
+                "2",
+                "40",
+                "sipp",
+                "-sn",
+                "uas",
+                "-t",
+                "t1",
+                "-i",
+                "127.0.0.1",
+                "-p",
+            ])
+            .arg(port.to_string())
+            .args(["-mp", &media.to_string(), "-rtp_echo"])
+            .args(["-m", "1", "-nostdin", "-trace_msg", "-message_file"])
+            .arg(dir.path().join("msgs.log"))
+            .current_dir(dir.path())
+            .output()
+            .expect("running sipp");
+        out.stdout = std::fs::read(dir.path().join("msgs.log")).unwrap_or_default();
+        out
+    })
+}
+
+/// Wait until something listens on TCP `port`.
+async fn wait_tcp_listening(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+        assert!(Instant::now() < deadline, "sipp never listened on its port");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_out_to_a_tcp_sipp_trunk_go_over_the_connection_the_pbx_opened() {
+    let port = pbx_tests::free_port(false);
+    let trunk = format!("[trunks.pstn]\naddress = \"127.0.0.1:{port}\"\ntransport = \"tcp\"\n");
+    let pbx = TestPbx::start_with(&exts(), &trunk, &[("dial-plan", &prefix_9_to("pstn"))]).await;
+    let alice = Baresip::start(&pbx, &PhoneConfig::tls("100", PW100));
+    alice.registered();
+    let mut a = alice.connect().await;
+
+    let uas = sipp_tcp_trunk_uas(port);
+    wait_tcp_listening(port).await;
+    a.cmd(&format!("dial sip:95551234@{DOMAIN}")).await;
+    a.wait("CALL_ESTABLISHED", 20).await;
+    talk(&pbx, 2).await;
+    let link = pbx
+        .running
+        .sip
+        .calls
+        .trunk_connection("pstn")
+        .expect("a connection to the trunk");
+    a.cmd("hangup").await;
+    a.wait("CALL_CLOSED", 10).await;
+    let out = uas.await.unwrap();
+    let msgs = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "the trunk's call failed:\n{msgs}");
+    let me = format!("127.0.0.1:{}", link.local.port());
+    assert!(
+        msgs.contains(&format!("INVITE sip:5551234@127.0.0.1:{port};transport=tcp SIP/2.0")),
+        "{msgs}"
+    );
+    assert!(msgs.contains(&format!("Via: SIP/2.0/TCP {me};")), "{msgs}");
+    assert!(msgs.contains(&format!("<sip:pbx@{me};transport=tcp>")), "{msgs}");
+    assert!(msgs.contains("BYE sip:"), "{msgs}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pbx_registers_to_a_tcp_trunk_and_again_when_its_connection_drops() {
+    let port = pbx_tests::free_port(false);
+    let trunk = format!(
+        "[trunks.pstn]\naddress = \"127.0.0.1:{port}\"\ntransport = \"tcp\"\nusername = \"pbxuser\"\n\
+         password = \"trunk-secret\"\nregister = true\nregister_expires = 60\n"
+    );
+    let registrar = || {
+        let scenario = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sipp/trunk_registrar.xml");
+        let dir = pbx_tests::tempdir();
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new("timeout")
+                .args(["-k", "2", "40", "sipp", "-sf"])
+                .arg(&scenario)
+                .args([
+                    "-t",
+                    "t1",
+                    "-i",
+                    "127.0.0.1",
+                    "-p",
+                    &port.to_string(),
+                    "-m",
+                    "1",
+                    "-nostdin",
+                ])
+                .current_dir(dir.path())
+                .output()
+                .expect("running sipp")
+        })
+    };
+    pbx_tests::require("sipp", "sip-tester");
+    let first = registrar();
+    wait_tcp_listening(port).await;
+    let pbx = TestPbx::start_with(&exts(), &trunk, &[]).await;
+    let calls = &pbx.running.sip.calls;
+    let registered = || calls.trunk_status("pstn") == Some(pbx::calls::TrunkStatus::Registered { expires: 60 });
+    // (Watched while sipp runs: the state lasts from its 200 until a
+    // second after it quits.)
+    eventually("the trunk registration", registered).await;
+    let out = first.await.unwrap();
+    assert!(
+        out.status.success(),
+        "the registrar refused the PBX: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    // The registrar is gone with its connection: the PBX tries to register
+    // again at once (not 48 s later), and says why it cannot.
+    eventually("a new registration attempt", || {
+        matches!(calls.trunk_status("pstn"), Some(pbx::calls::TrunkStatus::Failed { reason }) if reason == "trunk connection refused")
+    })
+    .await;
+    assert!(calls.trunk_connection("pstn").is_none());
+
+    // Back up: the next attempt (after a back-off) connects and registers.
+    let second = registrar();
+    wait_tcp_listening(port).await;
+    eventually("the trunk registration", registered).await;
+    let out = second.await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
 /// Read a 16-bit PCM WAV: one sample vector per channel, and the rate.
 fn read_wav(path: &std::path::Path) -> (Vec<Vec<f32>>, u32) {
     let b = std::fs::read(path).unwrap();
