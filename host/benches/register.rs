@@ -1,7 +1,8 @@
 //! Registrar figures (issue 4): REGISTER completions per second with MD5
 //! digest over TLS, on persistent connections and with a new connection
 //! (full handshake) per registration, and the PBX's CPU time per
-//! registration.
+//! registration, and the memory a registered TLS phone costs (every user
+//! connected and registered at once).
 //!
 //! The PBX runs as a child process (this binary with `PBX_BENCH_SERVER`
 //! set), so its CPU time is read from `/proc/<pid>/stat` alone; the load
@@ -60,6 +61,34 @@ fn main() {
         // A new TLS connection (full handshake) per registration.
         let (n, cpu, wall) = measure(pid, Duration::from_secs(5), load(&connector, tls, 20, true)).await;
         report("new_tls_connection_each", n, cpu, wall);
+        // Memory per registered TLS phone: every user registers over its
+        // own connection and stays connected, as desk phones do.
+        let before = rss_kib(pid);
+        let mut phones = Vec::new();
+        for chunk in (0..USERS).collect::<Vec<_>>().chunks(100) {
+            let opened: Vec<_> = chunk
+                .iter()
+                .map(|&u| {
+                    let connector = connector.clone();
+                    tokio::spawn(async move {
+                        let mut s = connect(&connector, tls).await;
+                        // Above any CSeq the load runs used on this Call-ID.
+                        let mut seq = 10_000_000;
+                        register(&mut s, u, &mut seq).await;
+                        s
+                    })
+                })
+                .collect();
+            for t in opened {
+                phones.push(t.await.unwrap());
+            }
+        }
+        let after = rss_kib(pid);
+        println!(
+            "register memory_per_tls_phone {:.1} KiB ({USERS} phones connected and registered: RSS {before} -> {after} KiB)",
+            after.saturating_sub(before) as f64 / f64::from(USERS)
+        );
+        drop(phones);
     });
     let rss = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let rss = rss
@@ -132,6 +161,16 @@ where
     let t0 = Instant::now();
     let n = load(t0 + span).await;
     (n, cpu_time(pid) - cpu0, t0.elapsed())
+}
+
+/// Resident set size of `pid`, KiB.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
 }
 
 /// utime + stime of `pid`.
