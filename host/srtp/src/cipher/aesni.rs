@@ -1,5 +1,7 @@
 //! AES-128 and AES-256 with AES-NI: key expansion, one-block encryption
-//! and a CTR keystream XOR that keeps the AES units busy.
+//! and a CTR keystream XOR that keeps the AES units busy; also GCM's
+//! counter mode, and the pieces [`ghash`](super::ghash) uses to run AES
+//! and GHASH in one function.
 //!
 //! AES-NI's `aesenc` has a latency of several cycles but issues one or
 //! two per cycle, so independent blocks are encrypted side by side: eight
@@ -88,10 +90,25 @@ impl AesNi<15> {
 impl<const NK: usize> AesNi<NK> {
     /// Encrypts one block in place.
     #[inline]
-    #[cfg_attr(not(test), expect(dead_code, reason = "GCM's hash key, next"))]
     pub(crate) fn encrypt_block(&self, block: &mut [u8; 16]) {
         // SAFETY: an `AesNi` exists only if `supported()` held (see `new`).
         unsafe { encrypt_one(&self.rk, block) }
+    }
+
+    /// GCM's counter mode for a 96-bit nonce: XORs the keystream from
+    /// J0 + 1 into `data` (J0 = nonce ‖ 00000001). The counter's low 64
+    /// bits are incremented, which equals GCM's 32-bit increment for
+    /// payloads within GCM's limit of 2^32 − 2 blocks (the caller checks it).
+    #[inline]
+    pub(crate) fn gcm_ctr(&self, nonce: &[u8; 12], data: &mut [u8]) {
+        // SAFETY: an `AesNi` exists only if `supported()` held (see `new`).
+        unsafe { gcm_ctr_impl(&self.rk, nonce, data) };
+    }
+
+    /// The round keys, for the GCM code in `ghash` that runs AES and
+    /// GHASH in one feature-enabled function.
+    pub(super) fn round_keys(&self) -> &[__m128i; NK] {
+        &self.rk
     }
 
     /// XORs the CTR keystream starting at `counter` into `data`: block `i`
@@ -259,7 +276,7 @@ fn encrypt_one<const NK: usize>(rk: &[__m128i; NK], block: &mut [u8; 16]) {
 /// counter becomes a little-endian one whose low 64 bits are lane 0.
 #[inline]
 #[target_feature(enable = "sse2")]
-fn bswap_mask() -> __m128i {
+pub(super) fn bswap_mask() -> __m128i {
     _mm_set_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
 }
 
@@ -318,7 +335,7 @@ fn write_le(d: &mut [u8], v: u64) {
 /// its narrower stores).
 #[inline]
 #[target_feature(enable = "sse2")]
-fn load_partial(b: &[u8]) -> __m128i {
+pub(super) fn load_partial(b: &[u8]) -> __m128i {
     let (lo, hi) = match b.split_at_checked(8) {
         Some((lo, hi)) => (read_le(lo), read_le(hi)),
         None => (read_le(b), 0),
@@ -365,6 +382,38 @@ fn ctr_xor_impl<const NK: usize>(rk: &[__m128i; NK], counter: &[u8; 16], data: &
     ctr_core(rk, _mm_shuffle_epi8(load(counter), mask), mask, data);
 }
 
+#[target_feature(enable = "aes,sse2,ssse3")]
+fn gcm_ctr_impl<const NK: usize>(rk: &[__m128i; NK], nonce: &[u8; 12], data: &mut [u8]) {
+    let mask = bswap_mask();
+    ctr_core(rk, gcm_first_counter(gcm_j0(nonce), mask), mask, data);
+}
+
+/// GCM's J0 = nonce ‖ 00000001 for a 96-bit nonce, as a block (built in
+/// registers, not in a stack array whose 16-octet load would wait for
+/// the narrower stores that filled it).
+#[inline]
+#[target_feature(enable = "sse2")]
+pub(super) fn gcm_j0(nonce: &[u8; 12]) -> __m128i {
+    let (n0, n1) = nonce.split_at(8);
+    _mm_set_epi64x((read_le(n1) | (1 << 56)) as i64, read_le(n0) as i64)
+}
+
+/// J0 + 1, the first payload counter, byte-reversed for [`ctr_core`].
+#[inline]
+#[target_feature(enable = "sse2,ssse3")]
+pub(super) fn gcm_first_counter(j0: __m128i, mask: __m128i) -> __m128i {
+    _mm_add_epi64(_mm_shuffle_epi8(j0, mask), _mm_set_epi64x(0, 1))
+}
+
+/// Encrypts one block held in a register.
+#[inline]
+#[target_feature(enable = "aes,sse2")]
+pub(super) fn encrypt1<const NK: usize>(rk: &[__m128i; NK], b: __m128i) -> __m128i {
+    let mut x = [b];
+    encrypt_n(rk, &mut x);
+    x[0]
+}
+
 /// XORs the keystream of the `N` counter blocks from `ctr` (byte-reversed,
 /// see [`ctr_core`]) into the `N` whole blocks `data`, and advances `ctr`.
 #[inline]
@@ -388,7 +437,7 @@ fn ctr_blocks<const NK: usize, const N: usize>(
 /// 64 bits in lane 0, which is what is incremented).
 #[inline]
 #[target_feature(enable = "aes,sse2,ssse3")]
-fn ctr_core<const NK: usize>(rk: &[__m128i; NK], mut ctr: __m128i, mask: __m128i, data: &mut [u8]) {
+pub(super) fn ctr_core<const NK: usize>(rk: &[__m128i; NK], mut ctr: __m128i, mask: __m128i, data: &mut [u8]) {
     // Eight blocks at a time while more than `TAIL_MAX` blocks are left.
     // (A while loop measured faster than splitting off whole groups first.)
     let mut rest = data;

@@ -9,11 +9,14 @@
 
 mod aead_gcm;
 mod aes_cm_hmac;
-// The only module with `unsafe`: SIMD intrinsics, entered only after run-time
-// feature detection (see its module doc).
+// The only modules with `unsafe`: SIMD intrinsics, entered only after run-time
+// feature detection (see their module docs).
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod aesni;
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod ghash;
 mod hmac_sha1;
 
 pub(crate) use aead_gcm::AeadGcm;
