@@ -30,8 +30,8 @@ const A_MAX: u64 = 1 << 36;
 #[cfg(target_arch = "x86_64")]
 const P_MAX: u64 = (1 << 36) - 32;
 
-/// AES-GCM with the key schedule and GHASH key computed once.
-#[allow(clippy::large_enum_variant)] // see `Cipher`
+/// AES-GCM with the key schedule and GHASH key computed once. The crate
+/// fallback is boxed (see `AesCtr`).
 #[derive(Clone)]
 enum Gcm {
     /// AES-NI and PCLMULQDQ (our `aesni` and `ghash`).
@@ -39,9 +39,9 @@ enum Gcm {
     Ni128(FastGcm<11>),
     #[cfg(target_arch = "x86_64")]
     Ni256(FastGcm<15>),
-    /// The `aes-gcm` crate, on CPUs without them.
-    A128(AesGcm<Aes128, U12>),
-    A256(AesGcm<Aes256, U12>),
+    /// The `aes-gcm` crate, on CPUs without them (boxed: ~1 KB).
+    A128(Box<AesGcm<Aes128, U12>>),
+    A256(Box<AesGcm<Aes256, U12>>),
 }
 
 impl Gcm {
@@ -61,8 +61,8 @@ impl Gcm {
         }
         let bad = |_| Error::InvalidKeyLength("GCM key must be 16 or 32 octets");
         Ok(match key.len() {
-            16 => Gcm::A128(AesGcm::new_from_slice(key).map_err(bad)?),
-            32 => Gcm::A256(AesGcm::new_from_slice(key).map_err(bad)?),
+            16 => Gcm::A128(Box::new(AesGcm::new_from_slice(key).map_err(bad)?)),
+            32 => Gcm::A256(Box::new(AesGcm::new_from_slice(key).map_err(bad)?)),
             _ => return Err(Error::InvalidKeyLength("GCM key must be 16 or 32 octets")),
         })
     }

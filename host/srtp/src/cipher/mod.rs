@@ -129,16 +129,18 @@ impl std::fmt::Debug for Cipher {
 ///
 /// AES-128 and AES-256 use our AES-NI code when the CPU has it (checked
 /// once, here); otherwise, and for AES-192, the `aes` and `ctr` crates.
-#[allow(clippy::large_enum_variant)] // see `Cipher`
+/// Their key schedules (with run-time dispatch, up to ~1 KB) are boxed:
+/// the common variants stay small, and so does every `Cipher` a context
+/// holds or moves.
 #[derive(Clone)]
 pub(crate) enum AesCtr {
     #[cfg(target_arch = "x86_64")]
     Ni128(aesni::Aes128Ni),
     #[cfg(target_arch = "x86_64")]
     Ni256(aesni::Aes256Ni),
-    A128(Aes128),
-    A192(Aes192),
-    A256(Aes256),
+    A128(Box<Aes128>),
+    A192(Box<Aes192>),
+    A256(Box<Aes256>),
 }
 
 impl AesCtr {
@@ -158,9 +160,9 @@ impl AesCtr {
         }
         let bad = |_| Error::InvalidKeyLength("AES key must be 16, 24 or 32 octets");
         Ok(match key.len() {
-            16 => AesCtr::A128(Aes128::new_from_slice(key).map_err(bad)?),
-            24 => AesCtr::A192(Aes192::new_from_slice(key).map_err(bad)?),
-            32 => AesCtr::A256(Aes256::new_from_slice(key).map_err(bad)?),
+            16 => AesCtr::A128(Box::new(Aes128::new_from_slice(key).map_err(bad)?)),
+            24 => AesCtr::A192(Box::new(Aes192::new_from_slice(key).map_err(bad)?)),
+            32 => AesCtr::A256(Box::new(Aes256::new_from_slice(key).map_err(bad)?)),
             _ => {
                 return Err(Error::InvalidKeyLength("AES key must be 16, 24 or 32 octets"));
             }
@@ -260,8 +262,8 @@ mod tests {
                 rng.fill(&mut data);
                 let mut want = data.clone();
                 let fallback = match key_len {
-                    16 => AesCtr::A128(Aes128::new_from_slice(&key).unwrap()),
-                    _ => AesCtr::A256(Aes256::new_from_slice(&key).unwrap()),
+                    16 => AesCtr::A128(Box::new(Aes128::new_from_slice(&key).unwrap())),
+                    _ => AesCtr::A256(Box::new(Aes256::new_from_slice(&key).unwrap())),
                 };
                 fallback.apply_keystream(&iv, &mut want);
                 AesCtr::new(&key).unwrap().apply_keystream(&iv, &mut data);
