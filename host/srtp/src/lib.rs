@@ -35,6 +35,7 @@
 //!   the HMAC in `hmac_sha1` with its pads absorbed once) and `aead_gcm`
 //!   (AES-GCM), behind one `Cipher`; key schedules are built once per
 //!   master key.
+//! - `cipher::aesni`, `cipher::ghash` (x86_64): AES-NI CTR, PCLMULQDQ GCM.
 //! - `rtp`: header parsing and the §3.3.1 packet-index estimate.
 //! - `replay`: the replay window, split into `check` (before
 //!   authentication) and `accept` (after).
@@ -53,6 +54,7 @@
 //! - No input bytes panic; all parsing uses checked slicing.
 //! - No per-packet heap allocation; tags are compared in constant time.
 //! - No key bytes in `Debug` or error output.
+//! - `unsafe` only in `aesni`/`ghash`, entered after CPU feature detection.
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]

@@ -10,44 +10,167 @@ use aes_gcm::aead::AeadInPlace;
 use aes_gcm::aead::consts::U12;
 use aes_gcm::{AesGcm, KeyInit, Nonce, Tag};
 
+#[cfg(target_arch = "x86_64")]
+use super::aesni::{Aes128Ni, Aes256Ni, AesNi};
+#[cfg(target_arch = "x86_64")]
+use super::ghash::GHashKey;
 use super::{E_FLAG, RtpAt, SrtpCipher};
 use crate::Error;
 use crate::key::SessionKeys;
+#[cfg(target_arch = "x86_64")]
+use subtle::ConstantTimeEq;
 
 const TAG_LEN: usize = 16;
 
-/// AES-GCM with the key schedule and GHASH key computed once.
-#[allow(clippy::large_enum_variant)] // see `Cipher`
+/// Longest AAD, as in `aes-gcm`.
+#[cfg(target_arch = "x86_64")]
+const A_MAX: u64 = 1 << 36;
+/// Longest payload (SP 800-38D: 2^32 − 2 blocks), so the 32-bit block
+/// counter, which starts at 2, never wraps.
+#[cfg(target_arch = "x86_64")]
+const P_MAX: u64 = (1 << 36) - 32;
+
+/// AES-GCM with the key schedule and GHASH key computed once. The crate
+/// fallback is boxed (see `AesCtr`).
 #[derive(Clone)]
 enum Gcm {
-    A128(AesGcm<Aes128, U12>),
-    A256(AesGcm<Aes256, U12>),
+    /// AES-NI and PCLMULQDQ (our `aesni` and `ghash`).
+    #[cfg(target_arch = "x86_64")]
+    Ni128(FastGcm<11>),
+    #[cfg(target_arch = "x86_64")]
+    Ni256(FastGcm<15>),
+    /// The `aes-gcm` crate, on CPUs without them (boxed: ~1 KB).
+    A128(Box<AesGcm<Aes128, U12>>),
+    A256(Box<AesGcm<Aes256, U12>>),
 }
 
 impl Gcm {
+    fn new(key: &[u8]) -> Result<Gcm, Error> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if let Ok(k) = <&[u8; 16]>::try_from(key)
+                && let Some(g) = Aes128Ni::new(k).and_then(FastGcm::new)
+            {
+                return Ok(Gcm::Ni128(g));
+            }
+            if let Ok(k) = <&[u8; 32]>::try_from(key)
+                && let Some(g) = Aes256Ni::new(k).and_then(FastGcm::new)
+            {
+                return Ok(Gcm::Ni256(g));
+            }
+        }
+        let bad = |_| Error::InvalidKeyLength("GCM key must be 16 or 32 octets");
+        Ok(match key.len() {
+            16 => Gcm::A128(Box::new(AesGcm::new_from_slice(key).map_err(bad)?)),
+            32 => Gcm::A256(Box::new(AesGcm::new_from_slice(key).map_err(bad)?)),
+            _ => return Err(Error::InvalidKeyLength("GCM key must be 16 or 32 octets")),
+        })
+    }
+
+    /// Encrypts `data` in place and returns the tag over `aad` and it.
     #[inline]
     fn seal(&self, nonce: &[u8; 12], aad: &[u8], data: &mut [u8]) -> [u8; TAG_LEN] {
-        let nonce = Nonce::from_slice(nonce);
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Gcm::Ni128(g) => g.seal(nonce, aad, data),
+            #[cfg(target_arch = "x86_64")]
+            Gcm::Ni256(g) => g.seal(nonce, aad, data),
+            _ => self.seal_crate(nonce, aad, data),
+        }
+    }
+
+    /// Checks `tag` over `aad` and `data`, then decrypts `data` in place;
+    /// on failure `data` is untouched.
+    #[inline]
+    fn open(&self, nonce: &[u8; 12], aad: &[u8], data: &mut [u8], tag: &[u8]) -> Result<(), Error> {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Gcm::Ni128(g) => g.open(nonce, aad, data, tag),
+            #[cfg(target_arch = "x86_64")]
+            Gcm::Ni256(g) => g.open(nonce, aad, data, tag),
+            _ => self.open_crate(nonce, aad, data, tag),
+        }
+    }
+
+    /// `seal` with the `aes-gcm` crate, out of line so that the fast
+    /// path's dispatch stays small.
+    #[inline(never)]
+    fn seal_crate(&self, nonce: &[u8; 12], aad: &[u8], data: &mut [u8]) -> [u8; TAG_LEN] {
+        let n = Nonce::from_slice(nonce);
         // Only fails for inputs over 2^36 octets, which a packet cannot be;
         // an all-zero tag would then simply never verify.
         let tag = match self {
-            Gcm::A128(g) => g.encrypt_in_place_detached(nonce, aad, data),
-            Gcm::A256(g) => g.encrypt_in_place_detached(nonce, aad, data),
+            Gcm::A128(g) => g.encrypt_in_place_detached(n, aad, data),
+            Gcm::A256(g) => g.encrypt_in_place_detached(n, aad, data),
+            #[cfg(target_arch = "x86_64")]
+            Gcm::Ni128(g) => return g.seal(nonce, aad, data),
+            #[cfg(target_arch = "x86_64")]
+            Gcm::Ni256(g) => return g.seal(nonce, aad, data),
         };
         tag.map(Into::into).unwrap_or([0; TAG_LEN])
     }
 
-    #[inline]
-    fn open(&self, nonce: &[u8; 12], aad: &[u8], data: &mut [u8], tag: &[u8]) -> Result<(), Error> {
-        let nonce = Nonce::from_slice(nonce);
-        let tag = Tag::from_slice(tag);
-        // aes-gcm compares the tag in constant time and decrypts only after
-        // it matched, so `data` is untouched on failure.
+    /// `open` with the `aes-gcm` crate, which compares the tag in constant
+    /// time and decrypts only after it matched, so `data` is untouched on
+    /// failure.
+    #[inline(never)]
+    fn open_crate(&self, nonce: &[u8; 12], aad: &[u8], data: &mut [u8], tag: &[u8]) -> Result<(), Error> {
+        let n = Nonce::from_slice(nonce);
         match self {
-            Gcm::A128(g) => g.decrypt_in_place_detached(nonce, aad, data, tag),
-            Gcm::A256(g) => g.decrypt_in_place_detached(nonce, aad, data, tag),
+            Gcm::A128(g) => g.decrypt_in_place_detached(n, aad, data, Tag::from_slice(tag)),
+            Gcm::A256(g) => g.decrypt_in_place_detached(n, aad, data, Tag::from_slice(tag)),
+            #[cfg(target_arch = "x86_64")]
+            Gcm::Ni128(g) => return g.open(nonce, aad, data, tag),
+            #[cfg(target_arch = "x86_64")]
+            Gcm::Ni256(g) => return g.open(nonce, aad, data, tag),
         }
         .map_err(|_| Error::AuthFailed)
+    }
+}
+
+/// GCM on AES-NI and PCLMULQDQ: the AES key schedule and the GHASH key
+/// (H = E(0) and its powers), both wiped on drop.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone)]
+struct FastGcm<const NK: usize> {
+    aes: AesNi<NK>,
+    ghash: GHashKey,
+}
+
+#[cfg(target_arch = "x86_64")]
+impl<const NK: usize> FastGcm<NK> {
+    /// `None` if the CPU lacks PCLMULQDQ.
+    fn new(aes: AesNi<NK>) -> Option<Self> {
+        let mut h = [0u8; 16];
+        aes.encrypt_block(&mut h);
+        let ghash = GHashKey::new(&h);
+        zeroize::Zeroize::zeroize(&mut h);
+        Some(FastGcm { aes, ghash: ghash? })
+    }
+
+    #[inline]
+    fn seal(&self, nonce: &[u8; 12], aad: &[u8], data: &mut [u8]) -> [u8; TAG_LEN] {
+        if data.len() as u64 > P_MAX || aad.len() as u64 > A_MAX {
+            return [0; TAG_LEN];
+        }
+        self.ghash.gcm_seal(&self.aes, nonce, aad, data)
+    }
+
+    #[inline]
+    fn open(&self, nonce: &[u8; 12], aad: &[u8], data: &mut [u8], tag: &[u8]) -> Result<(), Error> {
+        if data.len() as u64 > P_MAX || aad.len() as u64 > A_MAX {
+            return Err(Error::AuthFailed);
+        }
+        let Ok(tag) = <&[u8; TAG_LEN]>::try_from(tag) else {
+            return Err(Error::AuthFailed);
+        };
+        // Zero exactly when the tags match, compared in constant time.
+        let diff = self.ghash.gcm_tag_diff(&self.aes, nonce, aad, data, tag);
+        if !bool::from(diff.ct_eq(&0)) {
+            return Err(Error::AuthFailed);
+        }
+        self.aes.gcm_ctr(nonce, data);
+        Ok(())
     }
 }
 
@@ -60,19 +183,15 @@ pub(crate) struct AeadGcm {
 
 impl Drop for AeadGcm {
     fn drop(&mut self) {
-        // `aes-gcm/zeroize` wipes the key schedule; the salt is secret too.
+        // `aes-gcm/zeroize` and `FastGcm`'s fields wipe the key schedules;
+        // the salt is secret too.
         zeroize::Zeroize::zeroize(&mut self.salt);
     }
 }
 
 impl AeadGcm {
     pub(crate) fn new(keys: &SessionKeys) -> Result<AeadGcm, Error> {
-        let bad = |_| Error::InvalidKeyLength("GCM key must be 16 or 32 octets");
-        let gcm = match keys.cipher_key().len() {
-            16 => Gcm::A128(AesGcm::new_from_slice(keys.cipher_key()).map_err(bad)?),
-            32 => Gcm::A256(AesGcm::new_from_slice(keys.cipher_key()).map_err(bad)?),
-            _ => return Err(Error::InvalidKeyLength("GCM key must be 16 or 32 octets")),
-        };
+        let gcm = Gcm::new(keys.cipher_key())?;
         let mut salt = [0u8; 12];
         salt.copy_from_slice(
             keys.salt()
@@ -201,5 +320,104 @@ impl SrtpCipher for AeadGcm {
             r?;
         }
         Ok(body_end)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cipher::test_rng::Rng;
+
+    fn reference(key: &[u8], nonce: &[u8; 12], aad: &[u8], data: &mut [u8]) -> [u8; 16] {
+        let n = Nonce::from_slice(nonce);
+        match key.len() {
+            16 => AesGcm::<Aes128, U12>::new_from_slice(key)
+                .unwrap()
+                .encrypt_in_place_detached(n, aad, data),
+            _ => AesGcm::<Aes256, U12>::new_from_slice(key)
+                .unwrap()
+                .encrypt_in_place_detached(n, aad, data),
+        }
+        .unwrap()
+        .into()
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn fast_variant_used_when_the_cpu_has_it() {
+        let fast = std::is_x86_feature_detected!("aes")
+            && std::is_x86_feature_detected!("pclmulqdq")
+            && std::is_x86_feature_detected!("ssse3");
+        assert_eq!(matches!(Gcm::new(&[3; 16]), Ok(Gcm::Ni128(_))), fast);
+        assert_eq!(matches!(Gcm::new(&[3; 32]), Ok(Gcm::Ni256(_))), fast);
+        assert!(Gcm::new(&[3; 24]).is_err());
+    }
+
+    #[test]
+    fn seal_and_open_match_aes_gcm() {
+        let mut rng = Rng(30);
+        for key_len in [16, 32] {
+            let mut key = vec![0u8; key_len];
+            let mut aad = [0u8; 40];
+            let mut plain = [0u8; 300];
+            for len in 0..=300 {
+                rng.fill(&mut key);
+                let gcm = Gcm::new(&key).unwrap();
+                for aad_len in 0..=40 {
+                    let nonce = rng.array::<12>();
+                    rng.fill(&mut aad[..aad_len]);
+                    rng.fill(&mut plain[..len]);
+                    let mut want = plain;
+                    let want_tag = reference(&key, &nonce, &aad[..aad_len], &mut want[..len]);
+                    let mut got = plain;
+                    let tag = gcm.seal(&nonce, &aad[..aad_len], &mut got[..len]);
+                    assert_eq!((got, tag), (want, want_tag), "key {key_len} len {len} aad {aad_len}");
+                    gcm.open(&nonce, &aad[..aad_len], &mut got[..len], &tag).unwrap();
+                    assert_eq!(got, plain);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn open_rejects_every_bit_flip_and_leaves_data() {
+        let mut rng = Rng(31);
+        for key_len in [16, 32] {
+            let mut key = vec![0u8; key_len];
+            rng.fill(&mut key);
+            let gcm = Gcm::new(&key).unwrap();
+            for (aad_len, len) in [(12, 160), (12, 0), (0, 1), (20, 33), (8, 64)] {
+                let nonce = rng.array::<12>();
+                let mut aad = vec![0u8; aad_len];
+                rng.fill(&mut aad);
+                let mut ct = vec![0u8; len];
+                rng.fill(&mut ct);
+                let tag = gcm.seal(&nonce, &aad, &mut ct);
+                for bit in 0..(aad_len + len + TAG_LEN) * 8 {
+                    let (mut a, mut c, mut t) = (aad.clone(), ct.clone(), tag);
+                    let (i, m) = (bit / 8, 1u8 << (bit % 8));
+                    if i < aad_len {
+                        a[i] ^= m;
+                    } else if i < aad_len + len {
+                        c[i - aad_len] ^= m;
+                    } else {
+                        t[i - aad_len - len] ^= m;
+                    }
+                    let before = c.clone();
+                    assert!(
+                        matches!(gcm.open(&nonce, &a, &mut c, &t), Err(Error::AuthFailed)),
+                        "bit {bit}"
+                    );
+                    assert_eq!(c, before, "data changed on failure, bit {bit}");
+                }
+                // A wrong nonce fails too; the right one decrypts.
+                let mut other = nonce;
+                other[11] ^= 1;
+                let mut c = ct.clone();
+                assert!(gcm.open(&other, &aad, &mut c, &tag).is_err());
+                assert_eq!(c, ct);
+                gcm.open(&nonce, &aad, &mut c, &tag).unwrap();
+            }
+        }
     }
 }

@@ -9,6 +9,14 @@
 
 mod aead_gcm;
 mod aes_cm_hmac;
+// The only modules with `unsafe`: SIMD intrinsics, entered only after run-time
+// feature detection (see their module docs).
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod aesni;
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod ghash;
 mod hmac_sha1;
 mod sha1_x2;
 
@@ -127,23 +135,46 @@ impl std::fmt::Debug for Cipher {
 /// AES in SRTP counter mode with its key schedule built once.
 ///
 /// SRTP's AES-CM increments only the low 16 bits of the counter; a full
-/// 128-bit big-endian counter gives the same keystream for any packet
-/// shorter than 2^16 blocks (1 MiB), and every packet is.
-#[allow(clippy::large_enum_variant)] // see `Cipher`
+/// 128-bit big-endian counter (what both paths below implement) gives the
+/// same keystream for any packet shorter than 2^16 blocks (1 MiB), and
+/// every packet is.
+///
+/// AES-128 and AES-256 use our AES-NI code when the CPU has it (checked
+/// once, here); otherwise, and for AES-192, the `aes` and `ctr` crates.
+/// Their key schedules (with run-time dispatch, up to ~1 KB) are boxed:
+/// the common variants stay small, and so does every `Cipher` a context
+/// holds or moves.
 #[derive(Clone)]
 pub(crate) enum AesCtr {
-    A128(Aes128),
-    A192(Aes192),
-    A256(Aes256),
+    #[cfg(target_arch = "x86_64")]
+    Ni128(aesni::Aes128Ni),
+    #[cfg(target_arch = "x86_64")]
+    Ni256(aesni::Aes256Ni),
+    A128(Box<Aes128>),
+    A192(Box<Aes192>),
+    A256(Box<Aes256>),
 }
 
 impl AesCtr {
     pub(crate) fn new(key: &[u8]) -> Result<AesCtr, Error> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if let Ok(k) = <&[u8; 16]>::try_from(key)
+                && let Some(a) = aesni::Aes128Ni::new(k)
+            {
+                return Ok(AesCtr::Ni128(a));
+            }
+            if let Ok(k) = <&[u8; 32]>::try_from(key)
+                && let Some(a) = aesni::Aes256Ni::new(k)
+            {
+                return Ok(AesCtr::Ni256(a));
+            }
+        }
         let bad = |_| Error::InvalidKeyLength("AES key must be 16, 24 or 32 octets");
         Ok(match key.len() {
-            16 => AesCtr::A128(Aes128::new_from_slice(key).map_err(bad)?),
-            24 => AesCtr::A192(Aes192::new_from_slice(key).map_err(bad)?),
-            32 => AesCtr::A256(Aes256::new_from_slice(key).map_err(bad)?),
+            16 => AesCtr::A128(Box::new(Aes128::new_from_slice(key).map_err(bad)?)),
+            24 => AesCtr::A192(Box::new(Aes192::new_from_slice(key).map_err(bad)?)),
+            32 => AesCtr::A256(Box::new(Aes256::new_from_slice(key).map_err(bad)?)),
             _ => {
                 return Err(Error::InvalidKeyLength("AES key must be 16, 24 or 32 octets"));
             }
@@ -153,6 +184,19 @@ impl AesCtr {
     /// XORs the keystream starting at counter `iv` into `data`.
     #[inline]
     pub(crate) fn apply_keystream(&self, iv: &[u8; 16], data: &mut [u8]) {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            AesCtr::Ni128(c) => c.ctr_xor(iv, data),
+            #[cfg(target_arch = "x86_64")]
+            AesCtr::Ni256(c) => c.ctr_xor(iv, data),
+            _ => self.apply_keystream_crates(iv, data),
+        }
+    }
+
+    /// The `aes`/`ctr` crate paths, out of line so that the AES-NI
+    /// dispatch above stays a compare and a jump.
+    #[inline(never)]
+    fn apply_keystream_crates(&self, iv: &[u8; 16], data: &mut [u8]) {
         // The `ctr` crate borrows the key schedule (`&Aes128` is a block
         // cipher too), so nothing is copied per packet; it generates eight
         // blocks at a time with AES-NI when the CPU has it.
@@ -164,9 +208,79 @@ impl AesCtr {
             }};
         }
         match self {
+            #[cfg(target_arch = "x86_64")]
+            AesCtr::Ni128(c) => c.ctr_xor(iv, data),
+            #[cfg(target_arch = "x86_64")]
+            AesCtr::Ni256(c) => c.ctr_xor(iv, data),
             AesCtr::A128(c) => run!(c, Aes128),
             AesCtr::A192(c) => run!(c, Aes192),
             AesCtr::A256(c) => run!(c, Aes256),
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_rng {
+    /// splitmix64: deterministic "random-ish" test bytes.
+    pub(crate) struct Rng(pub(crate) u64);
+
+    impl Rng {
+        pub(crate) fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        }
+
+        pub(crate) fn fill(&mut self, b: &mut [u8]) {
+            for x in b {
+                *x = self.next() as u8;
+            }
+        }
+
+        pub(crate) fn array<const N: usize>(&mut self) -> [u8; N] {
+            let mut a = [0u8; N];
+            self.fill(&mut a);
+            a
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_rng::Rng;
+    use super::*;
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn aes_ctr_uses_aes_ni_when_available() {
+        let ni = std::is_x86_feature_detected!("aes") && std::is_x86_feature_detected!("ssse3");
+        assert!(matches!(AesCtr::new(&[1; 16]), Ok(AesCtr::Ni128(_))) == ni);
+        assert!(matches!(AesCtr::new(&[1; 32]), Ok(AesCtr::Ni256(_))) == ni);
+        assert!(matches!(AesCtr::new(&[1; 24]), Ok(AesCtr::A192(_))));
+        assert!(AesCtr::new(&[1; 20]).is_err());
+    }
+
+    #[test]
+    fn aes_ctr_paths_agree() {
+        let mut rng = Rng(20);
+        for key_len in [16, 32] {
+            for len in [0, 1, 15, 16, 17, 160, 161, 1200] {
+                let mut key = vec![0u8; key_len];
+                rng.fill(&mut key);
+                let iv = rng.array::<16>();
+                let mut data = vec![0u8; len];
+                rng.fill(&mut data);
+                let mut want = data.clone();
+                let fallback = match key_len {
+                    16 => AesCtr::A128(Box::new(Aes128::new_from_slice(&key).unwrap())),
+                    _ => AesCtr::A256(Box::new(Aes256::new_from_slice(&key).unwrap())),
+                };
+                fallback.apply_keystream(&iv, &mut want);
+                AesCtr::new(&key).unwrap().apply_keystream(&iv, &mut data);
+                assert_eq!(data, want, "key_len {key_len} len {len}");
+            }
         }
     }
 }
