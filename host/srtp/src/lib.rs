@@ -54,7 +54,8 @@
 //! - No input bytes panic; all parsing uses checked slicing.
 //! - No per-packet heap allocation; tags are compared in constant time.
 //! - No key bytes in `Debug` or error output.
-//! - `unsafe` only in `aesni`/`ghash`, entered after CPU feature detection.
+//! - `unsafe` only in `aesni`, `ghash` and `sha1_x2` (intrinsics), entered
+//!   after CPU feature detection.
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
