@@ -389,28 +389,16 @@ impl Context {
     /// ([`Error::Replayed`]): two packets under one keystream would leak
     /// their XOR.
     pub fn protect_rtp(&mut self, buf: &mut [u8], len: usize) -> Result<usize, Error> {
-        let pkt = buf.get(..len).ok_or(Error::BufferTooSmall { needed: len })?;
-        let hdr = rtp::parse_rtp(pkt)?;
-        let needed = len + self.rtp_overhead();
-        if buf.len() < needed {
-            return Err(Error::BufferTooSmall { needed });
-        }
-        let k = self.send_key;
-        let ks = self.keys.get_mut(k).ok_or(Error::UnknownMki)?;
-        if ks.rtp_packets >= ks.rtp_limit {
-            return Err(Error::KeyExhausted);
-        }
-        let stream = stream_for_send(
-            &mut self.streams,
-            hdr.ssrc,
-            self.accept_unknown_ssrc,
-            self.max_streams,
-            self.window,
-        )?;
-        let index = rtp::estimate_index(stream.rtp.top(), hdr.seq).ok_or(Error::KeyExhausted)?;
-        stream.rtp.check(index)?;
-        let r = index.checked_div(self.kdr).unwrap_or(0);
-        let derived = derive_if_needed(self.suite, ks, k, self.kdr, r, stream.rtp_kdr.as_deref(), false)?;
+        let (suite, kdr) = (self.suite, self.kdr);
+        let SendSlot {
+            hdr,
+            k,
+            ks,
+            stream,
+            index,
+        } = self.send_slot(buf, len)?;
+        let r = index.checked_div(kdr).unwrap_or(0);
+        let derived = derive_if_needed(suite, ks, k, kdr, r, stream.rtp_kdr.as_deref(), false)?;
         let cipher = pick(&ks.rtp, stream.rtp_kdr.as_deref(), k, r, derived.as_ref());
         let at = RtpAt {
             hdr_len: hdr.len,
@@ -603,6 +591,41 @@ impl Context {
         Ok(())
     }
 
+    /// The checks every RTP protect makes before encrypting: the header
+    /// parses, `buf` has room for the trailer, the send key has packets
+    /// left, and the stream (created on its first packet) has not sent
+    /// this index. Changes nothing but creating the stream.
+    #[inline]
+    fn send_slot(&mut self, buf: &[u8], len: usize) -> Result<SendSlot<'_>, Error> {
+        let pkt = buf.get(..len).ok_or(Error::BufferTooSmall { needed: len })?;
+        let hdr = rtp::parse_rtp(pkt)?;
+        let needed = len + self.rtp_overhead();
+        if buf.len() < needed {
+            return Err(Error::BufferTooSmall { needed });
+        }
+        let k = self.send_key;
+        let ks = self.keys.get_mut(k).ok_or(Error::UnknownMki)?;
+        if ks.rtp_packets >= ks.rtp_limit {
+            return Err(Error::KeyExhausted);
+        }
+        let stream = stream_for_send(
+            &mut self.streams,
+            hdr.ssrc,
+            self.accept_unknown_ssrc,
+            self.max_streams,
+            self.window,
+        )?;
+        let index = rtp::estimate_index(stream.rtp.top(), hdr.seq).ok_or(Error::KeyExhausted)?;
+        stream.rtp.check(index)?;
+        Ok(SendSlot {
+            hdr,
+            k,
+            ks,
+            stream,
+            index,
+        })
+    }
+
     /// Whether the batch methods can pair this context's packets: AES-CM
     /// with HMAC-SHA1 and no key derivation rate (a rate re-derives keys
     /// mid-stream, which the batch steps below do not handle; such contexts
@@ -624,30 +647,17 @@ impl Context {
     ///
     /// [`protect_rtp_end`]: Self::protect_rtp_end
     pub(crate) fn protect_rtp_begin(&mut self, buf: &mut [u8], len: usize) -> Result<Begun, Error> {
-        let pkt = buf.get(..len).ok_or(Error::BufferTooSmall { needed: len })?;
-        let hdr = rtp::parse_rtp(pkt)?;
-        let needed = len + self.rtp_overhead();
-        if buf.len() < needed {
-            return Err(Error::BufferTooSmall { needed });
-        }
-        let k = self.send_key;
-        let ks = self.keys.get_mut(k).ok_or(Error::UnknownMki)?;
+        let SendSlot {
+            hdr,
+            k,
+            ks,
+            stream,
+            index,
+        } = self.send_slot(buf, len)?;
         let cipher = ks
             .rtp
             .as_cm_hmac()
             .ok_or(Error::InvalidOption("batch step on a GCM context"))?;
-        if ks.rtp_packets >= ks.rtp_limit {
-            return Err(Error::KeyExhausted);
-        }
-        let stream = stream_for_send(
-            &mut self.streams,
-            hdr.ssrc,
-            self.accept_unknown_ssrc,
-            self.max_streams,
-            self.window,
-        )?;
-        let index = rtp::estimate_index(stream.rtp.top(), hdr.seq).ok_or(Error::KeyExhausted)?;
-        stream.rtp.check(index)?;
         let at = RtpAt {
             hdr_len: hdr.len,
             ssrc: hdr.ssrc,
@@ -744,6 +754,16 @@ impl Context {
         let mki = buf.get(end - self.mki_len..end).ok_or(Error::UnknownMki)?;
         self.keys.iter().position(|k| k.mki == mki).ok_or(Error::UnknownMki)
     }
+}
+
+/// What `Context::send_slot` found: the packet's header, the send key
+/// (its position and state), the stream and the packet's index.
+struct SendSlot<'a> {
+    hdr: rtp::RtpHeader,
+    k: usize,
+    ks: &'a mut KeySet,
+    stream: &'a mut Stream,
+    index: u64,
 }
 
 /// A packet between [`Context::protect_rtp_begin`] and

@@ -142,14 +142,14 @@ impl<const NK: usize> AesNi<NK> {
 
 #[inline]
 #[target_feature(enable = "sse2")]
-fn load(b: &[u8; 16]) -> __m128i {
+pub(super) fn load(b: &[u8; 16]) -> __m128i {
     // SAFETY: `b` is 16 readable bytes and `loadu` needs no alignment.
     unsafe { _mm_loadu_si128(b.as_ptr().cast()) }
 }
 
 #[inline]
 #[target_feature(enable = "sse2")]
-fn store(b: &mut [u8; 16], v: __m128i) {
+pub(super) fn store(b: &mut [u8; 16], v: __m128i) {
     // SAFETY: `b` is 16 writable bytes and `storeu` needs no alignment.
     unsafe { _mm_storeu_si128(b.as_mut_ptr().cast(), v) }
 }

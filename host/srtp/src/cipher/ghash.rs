@@ -33,14 +33,14 @@
 //! stores through references to `[u8; 16]`.
 
 use std::arch::x86_64::{
-    __m128i, _mm_clmulepi64_si128, _mm_cvtsi128_si64, _mm_loadu_si128, _mm_or_si128, _mm_set_epi64x, _mm_setzero_si128,
+    __m128i, _mm_clmulepi64_si128, _mm_cvtsi128_si64, _mm_or_si128, _mm_set_epi64x, _mm_setzero_si128,
     _mm_shuffle_epi8, _mm_shuffle_epi32, _mm_slli_epi32, _mm_slli_si128, _mm_srli_epi32, _mm_srli_si128,
-    _mm_storeu_si128, _mm_unpackhi_epi64, _mm_xor_si128,
+    _mm_unpackhi_epi64, _mm_xor_si128,
 };
 
 use zeroize::Zeroize;
 
-use super::aesni::{AesNi, bswap_mask, ctr_core, encrypt1, gcm_first_counter, gcm_j0, load_partial};
+use super::aesni::{AesNi, bswap_mask, ctr_core, encrypt1, gcm_first_counter, gcm_j0, load, load_partial, store};
 
 /// Whether this CPU has everything this module's code is compiled for.
 fn supported() -> bool {
@@ -125,20 +125,6 @@ impl GHashKey {
         // SAFETY: as in `gcm_seal`.
         unsafe { gcm_tag_diff_impl(self, aes.round_keys(), nonce, aad, ct, tag) }
     }
-}
-
-#[inline]
-#[target_feature(enable = "sse2")]
-fn load(b: &[u8; 16]) -> __m128i {
-    // SAFETY: `b` is 16 readable bytes and `loadu` needs no alignment.
-    unsafe { _mm_loadu_si128(b.as_ptr().cast()) }
-}
-
-#[inline]
-#[target_feature(enable = "sse2")]
-fn store(b: &mut [u8; 16], v: __m128i) {
-    // SAFETY: `b` is 16 writable bytes and `storeu` needs no alignment.
-    unsafe { _mm_storeu_si128(b.as_mut_ptr().cast(), v) }
 }
 
 /// `hi ^ lo` of `a` in both 64-bit halves.
