@@ -36,6 +36,22 @@ impl Drop for Running {
     }
 }
 
+impl Running {
+    /// Stops serving and waits until every registration is in the
+    /// database, so the next start finds the phones where they were.
+    pub async fn shutdown(mut self) {
+        for t in self.tasks.drain(..) {
+            t.abort();
+            let _ = t.await;
+        }
+        let sip = self.sip.clone();
+        let synced = tokio::task::spawn_blocking(move || sip.registrar.sync()).await;
+        if !matches!(synced, Ok(true)) {
+            tracing::error!("the registration writer had stopped: the last registrations may be lost");
+        }
+    }
+}
+
 /// Start the PBX described by `config`.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
     let certs = CertStore::load_or_init(&config.certs_dir, &config.domain).context("loading certificates")?;
@@ -140,7 +156,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     let running = start(config).await?;
     shutdown.await;
     tracing::info!("shutting down");
-    drop(running);
+    running.shutdown().await;
     Ok(())
 }
 

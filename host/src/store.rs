@@ -80,6 +80,17 @@ pub struct Binding {
     pub cseq: u32,
 }
 
+/// The new bindings of one address-of-record, for [`Store::save_bindings`].
+#[derive(Debug, Clone, Copy)]
+pub struct BindingChange<'a> {
+    /// The domain of the address-of-record.
+    pub domain: &'a str,
+    /// Its extension.
+    pub extension: &'a str,
+    /// Its bindings from now on (none: unregistered).
+    pub bindings: &'a [Binding],
+}
+
 /// The storage interface of the PBX.
 pub trait Store: Send + Sync {
     /// Look up an extension.
@@ -93,7 +104,16 @@ pub trait Store: Send + Sync {
     /// Set or reset an extension's "provisioned" flag.
     fn set_provisioned(&self, domain: &str, extension: &str, provisioned: bool) -> Result<(), StoreError>;
     /// Replace the bindings of `domain`/`extension` with `bindings`.
-    fn replace_bindings(&self, domain: &str, extension: &str, bindings: &[Binding]) -> Result<(), StoreError>;
+    fn replace_bindings(&self, domain: &str, extension: &str, bindings: &[Binding]) -> Result<(), StoreError> {
+        self.save_bindings(&[BindingChange {
+            domain,
+            extension,
+            bindings,
+        }])
+    }
+    /// Apply several replacements at once, all or none (one transaction:
+    /// the registrar's writer coalesces bursts of registrations this way).
+    fn save_bindings(&self, changes: &[BindingChange<'_>]) -> Result<(), StoreError>;
     /// Every stored binding not expired at `now` (UNIX seconds).
     fn bindings(&self, now: u64) -> Result<Vec<Binding>, StoreError>;
 }
@@ -101,7 +121,23 @@ pub trait Store: Send + Sync {
 /// The embedded SQLite store.
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    /// Extensions already looked up, valid while the database's
+    /// `data_version` stays the same (it changes when another connection,
+    /// such as the `pbx ext` CLI, commits) and cleared by this store's own
+    /// writes: every REGISTER and INVITE looks up its extension, and a
+    /// query costs a read transaction.
+    cache: Mutex<ExtensionCache>,
 }
+
+#[derive(Default)]
+struct ExtensionCache {
+    version: i64,
+    found: std::collections::HashMap<(String, String), Option<Extension>>,
+}
+
+/// Entries kept before the cache starts over (lookups of random names
+/// must not grow it without bound).
+const CACHE_MAX: usize = 50_000;
 
 impl SqliteStore {
     /// Open (creating if needed) the database at `path`.
@@ -148,11 +184,23 @@ impl SqliteStore {
              );
              CREATE INDEX IF NOT EXISTS bindings_aor ON bindings (domain, extension);",
         )?;
-        Ok(SqliteStore { conn: Mutex::new(conn) })
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+            cache: Mutex::default(),
+        })
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, ExtensionCache> {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Forget cached extensions (after this store changed them).
+    fn changed(&self) {
+        self.cache().found.clear();
     }
 }
 
@@ -169,13 +217,31 @@ fn row_to_extension(row: &rusqlite::Row<'_>) -> rusqlite::Result<Extension> {
 impl Store for SqliteStore {
     fn extension(&self, domain: &str, extension: &str) -> Result<Option<Extension>, StoreError> {
         let conn = self.conn();
+        let version: i64 = conn
+            .prepare_cached("PRAGMA data_version")?
+            .query_row([], |r| r.get(0))?;
+        let key = (domain.to_ascii_lowercase(), extension.to_string());
+        {
+            let mut cache = self.cache();
+            if cache.version != version {
+                cache.version = version;
+                cache.found.clear();
+            }
+            if let Some(found) = cache.found.get(&key) {
+                return Ok(found.clone());
+            }
+        }
         let mut stmt = conn.prepare_cached(
             "SELECT domain, extension, password, display_name, provisioned FROM extensions
              WHERE domain = ?1 AND extension = ?2",
         )?;
-        Ok(stmt
-            .query_row(params![domain.to_ascii_lowercase(), extension], row_to_extension)
-            .optional()?)
+        let found = stmt.query_row(params![key.0, key.1], row_to_extension).optional()?;
+        let mut cache = self.cache();
+        if cache.found.len() >= CACHE_MAX {
+            cache.found.clear();
+        }
+        cache.found.insert(key, found.clone());
+        Ok(found)
     }
 
     fn add_extension(&self, e: &Extension) -> Result<(), StoreError> {
@@ -196,6 +262,7 @@ impl Store for SqliteStore {
                 e.provisioned as i64
             ],
         )?;
+        self.changed();
         if n == 0 {
             return Err(StoreError::Exists(e.extension.clone(), e.domain.clone()));
         }
@@ -220,6 +287,7 @@ impl Store for SqliteStore {
             "UPDATE extensions SET password = ?3 WHERE domain = ?1 AND extension = ?2",
             params![domain.to_ascii_lowercase(), extension, password],
         )?;
+        self.changed();
         if n == 0 {
             return Err(StoreError::NotFound(extension.into(), domain.into()));
         }
@@ -231,35 +299,38 @@ impl Store for SqliteStore {
             "UPDATE extensions SET provisioned = ?3 WHERE domain = ?1 AND extension = ?2",
             params![domain.to_ascii_lowercase(), extension, provisioned as i64],
         )?;
+        self.changed();
         if n == 0 {
             return Err(StoreError::NotFound(extension.into(), domain.into()));
         }
         Ok(())
     }
 
-    fn replace_bindings(&self, domain: &str, extension: &str, bindings: &[Binding]) -> Result<(), StoreError> {
+    fn save_bindings(&self, changes: &[BindingChange<'_>]) -> Result<(), StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        tx.execute(
-            "DELETE FROM bindings WHERE domain = ?1 AND extension = ?2",
-            params![domain.to_ascii_lowercase(), extension],
-        )?;
-        for b in bindings {
-            tx.execute(
+        {
+            let mut delete = tx.prepare_cached("DELETE FROM bindings WHERE domain = ?1 AND extension = ?2")?;
+            let mut insert = tx.prepare_cached(
                 "INSERT INTO bindings (domain, extension, contact, instance, reg_id, source, expires_at, call_id, cseq)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![
-                    b.domain.to_ascii_lowercase(),
-                    b.extension,
-                    b.contact,
-                    b.instance,
-                    b.reg_id,
-                    b.source,
-                    b.expires_at as i64,
-                    b.call_id,
-                    b.cseq
-                ],
             )?;
+            for c in changes {
+                delete.execute(params![c.domain.to_ascii_lowercase(), c.extension])?;
+                for b in c.bindings {
+                    insert.execute(params![
+                        b.domain.to_ascii_lowercase(),
+                        b.extension,
+                        b.contact,
+                        b.instance,
+                        b.reg_id,
+                        b.source,
+                        b.expires_at as i64,
+                        b.call_id,
+                        b.cseq
+                    ])?;
+                }
+            }
         }
         tx.commit()?;
         Ok(())
@@ -303,6 +374,27 @@ pub fn random_password() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cached_lookups_see_changes_from_this_store_and_from_the_cli() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pbx.db");
+        let pbx = SqliteStore::open(&path).unwrap();
+        assert_eq!(pbx.extension("example.com", "100").unwrap(), None);
+        pbx.add_extension(&ext("100")).unwrap();
+        assert_eq!(
+            pbx.extension("example.com", "100").unwrap().unwrap().password,
+            "s3cret-pw"
+        );
+        pbx.set_password("example.com", "100", "second").unwrap();
+        assert_eq!(pbx.extension("example.com", "100").unwrap().unwrap().password, "second");
+        // The CLI is another connection to the same file.
+        let cli = SqliteStore::open(&path).unwrap();
+        cli.set_password("example.com", "100", "third").unwrap();
+        assert_eq!(pbx.extension("Example.COM", "100").unwrap().unwrap().password, "third");
+        cli.add_extension(&ext("101")).unwrap();
+        assert!(pbx.extension("example.com", "101").unwrap().is_some());
+    }
 
     fn ext(n: &str) -> Extension {
         Extension {

@@ -35,6 +35,23 @@ pub struct TestPbx {
     _dir: tempfile::TempDir,
 }
 
+/// A stopped [`TestPbx`]: its data folder, to start it again.
+pub struct StoppedPbx {
+    /// The data folder.
+    pub data: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl StoppedPbx {
+    /// Start the PBX again on the same data.
+    pub async fn start(self) -> TestPbx {
+        let StoppedPbx { data, _dir } = self;
+        let config = pbx::config::Config::load_or_init(&data).unwrap();
+        let running = pbx::app::start(config).await.unwrap();
+        TestPbx { running, data, _dir }
+    }
+}
+
 /// The test domain.
 pub const DOMAIN: &str = "example.test";
 
@@ -87,6 +104,14 @@ impl TestPbx {
             data,
             _dir: dir,
         }
+    }
+
+    /// Stop this PBX as an admin would (Ctrl-C: its registrations saved),
+    /// keeping its data folder.
+    pub async fn stop(self) -> StoppedPbx {
+        let TestPbx { running, data, _dir } = self;
+        running.shutdown().await;
+        StoppedPbx { data, _dir }
     }
 
     /// The UDP listener.

@@ -9,7 +9,7 @@
 
 use super::guard::Guard;
 use super::transport::{FlowId, Proto, Source};
-use crate::store::{Binding, Store};
+use crate::store::{Binding, BindingChange, Store};
 use pbx_sip::auth::{Algorithm, AuthError, Authenticator, ChallengeKind, Credential, DigestResponse};
 use pbx_sip::response::response_to;
 use pbx_sip::{HeaderName, Host, Request, Response, Uri};
@@ -78,26 +78,63 @@ pub struct Registrar {
     bindings: Mutex<HashMap<Aor, Vec<BindingEntry>>>,
     /// Binding changes on their way to the store (written by a background
     /// thread, so a REGISTER never waits for the database).
-    persist: std::sync::mpsc::Sender<(Aor, Vec<Binding>)>,
+    persist: std::sync::mpsc::Sender<Persist>,
+}
+
+/// How long the binding writer gathers changes before writing them in one
+/// transaction. Bindings reach the disk at most this much later; a burst
+/// of registrations costs one database commit instead of one each.
+const PERSIST_GATHER: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// What the registrar tells its binding writer.
+enum Persist {
+    /// The new bindings of an address-of-record.
+    Change(Aor, Vec<Binding>),
+    /// Write everything sent before this now, then answer.
+    Sync(std::sync::mpsc::SyncSender<()>),
 }
 
 /// Write binding changes to the store, coalescing bursts: of several
-/// changes to one address-of-record only the last is written.
-fn spawn_persister(store: Arc<dyn Store>) -> std::sync::mpsc::Sender<(Aor, Vec<Binding>)> {
-    let (tx, rx) = std::sync::mpsc::channel::<(Aor, Vec<Binding>)>();
+/// changes to one address-of-record only the last is written, and what
+/// arrives within [`PERSIST_GATHER`] is written in one transaction.
+fn spawn_persister(store: Arc<dyn Store>) -> std::sync::mpsc::Sender<Persist> {
+    let (tx, rx) = std::sync::mpsc::channel::<Persist>();
     let spawned = std::thread::Builder::new()
         .name("registrar-store".into())
         .spawn(move || {
+            let mut batch: HashMap<Aor, Vec<Binding>> = HashMap::new();
+            let mut waiting = Vec::new();
             while let Ok(first) = rx.recv() {
-                let mut batch: HashMap<Aor, Vec<Binding>> = HashMap::new();
-                batch.insert(first.0, first.1);
-                while let Ok((aor, rows)) = rx.try_recv() {
-                    batch.insert(aor, rows);
+                // Sleep through the gathering time rather than wait on the
+                // channel: a waiting receiver costs each sender a wake-up.
+                if !matches!(first, Persist::Sync(_)) {
+                    std::thread::sleep(PERSIST_GATHER);
                 }
-                for ((domain, ext), rows) in batch {
-                    if let Err(e) = store.replace_bindings(&domain, &ext, &rows) {
-                        tracing::error!("saving registrations of {ext}@{domain}: {e}");
+                for msg in std::iter::once(first).chain(rx.try_iter()) {
+                    match msg {
+                        Persist::Change(aor, rows) => {
+                            batch.insert(aor, rows);
+                        }
+                        Persist::Sync(ack) => waiting.push(ack),
                     }
+                }
+                if !batch.is_empty() {
+                    let changes: Vec<BindingChange<'_>> = batch
+                        .iter()
+                        .map(|((domain, extension), rows)| BindingChange {
+                            domain,
+                            extension,
+                            bindings: rows,
+                        })
+                        .collect();
+                    if let Err(e) = store.save_bindings(&changes) {
+                        tracing::error!(count = changes.len(), "saving registrations: {e}");
+                    }
+                    drop(changes);
+                    batch.clear();
+                }
+                for ack in waiting.drain(..) {
+                    let _ = ack.send(());
                 }
             }
         });
@@ -344,6 +381,14 @@ impl Registrar {
         tracing::debug!(%source, extension = user, domain, "authentication failed: {why}");
     }
 
+    /// Waits until every binding change made so far is in the store (at
+    /// shutdown, so a restart finds them). Blocks for at most one
+    /// database commit; returns false if the writer is gone.
+    pub fn sync(&self) -> bool {
+        let (ack, done) = std::sync::mpsc::sync_channel(1);
+        self.persist.send(Persist::Sync(ack)).is_ok() && done.recv().is_ok()
+    }
+
     fn persist(&self, aor: &Aor, current: &[BindingEntry]) {
         let rows: Vec<Binding> = current
             .iter()
@@ -359,7 +404,7 @@ impl Registrar {
                 cseq: b.cseq,
             })
             .collect();
-        let _ = self.persist.send((aor.clone(), rows));
+        let _ = self.persist.send(Persist::Change(aor.clone(), rows));
     }
 
     /// The address-of-record of a To header: (domain, extension). A

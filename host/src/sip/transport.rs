@@ -326,47 +326,47 @@ fn flow_source(core: &Core, proto: Proto, remote: SocketAddr, local: SocketAddr)
 /// Serve one stream connection: read, frame, dispatch, write. An
 /// `opened` connection (one the PBX opened) is kept up with keep-alive
 /// pings when idle; an accepted one is closed.
+///
+/// One task does both directions: the replies to what was read, and what
+/// other parts of the PBX queued on the flow, are written from here, in
+/// the order they were made, without a hop to a writer task. A peer that
+/// does not take what is written within
+/// [`TransportConfig::message_timeout`] is cut off.
 async fn connection<S>(
     stream: S,
     (source, mut outbound): (Source, mpsc::Receiver<Vec<u8>>),
     core: Arc<Core>,
     opened: bool,
 ) where
-    S: AsyncRead + AsyncWrite + Send + 'static,
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
-    let (mut rd, mut wr) = tokio::io::split(stream);
+    let mut stream = stream;
     let Some(flow) = source.flow else { return };
-    let writer = tokio::spawn(async move {
-        while let Some(bytes) = outbound.recv().await {
-            if wr.write_all(&bytes).await.is_err() {
-                break;
-            }
-        }
-        let _ = wr.shutdown().await;
-    });
-
     let config = core.transport;
     let parse = pbx_sip::ParseConfig {
         max_size: config.max_message,
     };
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
+    // What is to be written next: replies and queued messages, in order.
+    let mut out: Vec<u8> = Vec::new();
     'conn: loop {
         // Take every complete frame out of the buffer.
         loop {
             match framing::check(&buf, &parse) {
                 Ok(Framed::Message { len }) => {
                     let message: Vec<u8> = buf.drain(..len).collect();
-                    if let Some(reply) = core.handle(&message, &source).await
-                        && !core.flows.send(flow, reply)
-                    {
-                        break 'conn;
+                    let reply = core.handle(&message, &source).await;
+                    // What handling queued on this flow went out first.
+                    while let Ok(queued) = outbound.try_recv() {
+                        out.extend_from_slice(&queued);
+                    }
+                    if let Some(reply) = reply {
+                        out.extend_from_slice(&reply);
                     }
                 }
                 Ok(Framed::Ping { len }) => {
                     buf.drain(..len);
-                    if !core.flows.send(flow, b"\r\n".to_vec()) {
-                        break 'conn;
-                    }
+                    out.extend_from_slice(b"\r\n");
                 }
                 Ok(Framed::KeepAlive { len }) => {
                     buf.drain(..len);
@@ -376,6 +376,32 @@ async fn connection<S>(
                     core.counters.stream_errors.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(%source, "closing the connection: {e}");
                     break 'conn;
+                }
+            }
+        }
+        while let Ok(queued) = outbound.try_recv() {
+            out.extend_from_slice(&queued);
+        }
+        if !out.is_empty() {
+            let written = async {
+                stream.write_all(&out).await?;
+                stream.flush().await
+            };
+            match tokio::time::timeout(config.message_timeout, written).await {
+                Ok(Ok(())) => {
+                    out.clear();
+                    if out.capacity() > 64 * 1024 {
+                        out = Vec::new();
+                    }
+                }
+                Ok(Err(e)) => {
+                    tracing::debug!(%source, "closing the connection: {e}");
+                    break;
+                }
+                Err(_) => {
+                    core.counters.stream_errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(%source, "closing a connection that does not take what is sent");
+                    break;
                 }
             }
         }
@@ -389,26 +415,27 @@ async fn connection<S>(
         if buf.capacity() - buf.len() < 2048 {
             buf.reserve(4096);
         }
-        match tokio::time::timeout(wait, rd.read_buf(&mut buf)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => break,
-            Ok(Ok(_)) => {}
-            Err(_) if buf.is_empty() && opened => {
-                if !core.flows.send(flow, b"\r\n\r\n".to_vec()) {
+        tokio::select! {
+            read = tokio::time::timeout(wait, stream.read_buf(&mut buf)) => match read {
+                Ok(Ok(0)) | Ok(Err(_)) => break,
+                Ok(Ok(_)) => {}
+                Err(_) if buf.is_empty() && opened => out.extend_from_slice(b"\r\n\r\n"),
+                Err(_) if buf.is_empty() => {
+                    tracing::debug!(%source, "closing an idle connection");
                     break;
                 }
-            }
-            Err(_) if buf.is_empty() => {
-                tracing::debug!(%source, "closing an idle connection");
-                break;
-            }
-            Err(_) => {
-                core.counters.stream_errors.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(%source, bytes = buf.len(), "cutting off a message that did not complete in time");
-                break;
-            }
+                Err(_) => {
+                    core.counters.stream_errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(%source, bytes = buf.len(), "cutting off a message that did not complete in time");
+                    break;
+                }
+            },
+            // The flow's sender lives in `core.flows` until the close
+            // below, so this never ends the loop by itself.
+            Some(queued) = outbound.recv() => out.extend_from_slice(&queued),
         }
     }
     core.flows.close(flow);
     core.on_flow_closed(flow);
-    drop(writer);
+    let _ = tokio::time::timeout(Duration::from_secs(1), stream.shutdown()).await;
 }

@@ -284,3 +284,54 @@ async fn baresip_with_a_wrong_password_is_refused() {
     eventually("the 403 at the phone", || phone.log().contains("SIP/2.0 403 Forbidden")).await;
     assert!(pbx.running.sip.registrar.lookup(DOMAIN, "100").is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registrations_survive_a_restart() {
+    let pbx = pbx_with(&users(1)).await;
+    let sock = UdpSocket::bind("127.0.0.2:0").await.unwrap();
+    let port = sock.local_addr().unwrap().port();
+    let challenge = exchange(&sock, pbx.udp(), &register(port, 1, None)).await.unwrap();
+    assert!(challenge.starts_with("SIP/2.0 401"), "{challenge}");
+    let offer = challenge
+        .lines()
+        .find_map(|l| l.strip_prefix("WWW-Authenticate:"))
+        .and_then(|v| pbx_sip::auth::ServerChallenge::parse(v).ok())
+        .expect("a digest challenge");
+    let answer = offer.answer(
+        "REGISTER",
+        &format!("sip:{DOMAIN}"),
+        "200",
+        "pw-200-secret",
+        "c0ffee",
+        1,
+    );
+    let ok = exchange(&sock, pbx.udp(), &register(port, 2, Some(&answer)))
+        .await
+        .unwrap();
+    assert!(ok.starts_with("SIP/2.0 200"), "{ok}");
+    let contact = format!("sip:200@127.0.0.2:{port}");
+    let before = pbx.running.sip.registrar.lookup(DOMAIN, "200");
+    assert_eq!(before.len(), 1);
+    assert!(before[0].contact.contains(&contact), "{:?}", before[0].contact);
+
+    // Stopped: the binding is in the database at once (not some time
+    // later). Started again on the same data: the binding is back, with
+    // its expiry, before the phone says anything.
+    let store = pbx.running.store.clone();
+    let stopped = pbx.stop().await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let saved = store.bindings(now).unwrap();
+    assert!(
+        saved.iter().any(|b| b.extension == "200"),
+        "not saved at shutdown: {saved:?}"
+    );
+    drop(store);
+    let pbx = stopped.start().await;
+    let after = pbx.running.sip.registrar.lookup(DOMAIN, "200");
+    assert_eq!(after.len(), 1, "the binding did not survive the restart");
+    assert_eq!(after[0].contact, before[0].contact);
+    assert_eq!(after[0].expires_at, before[0].expires_at);
+}
