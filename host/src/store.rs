@@ -123,17 +123,23 @@ pub struct SqliteStore {
     conn: Mutex<Connection>,
     /// Extensions already looked up, valid while the database's
     /// `data_version` stays the same (it changes when another connection,
-    /// such as the `pbx ext` CLI, commits) and cleared by this store's own
-    /// writes: every REGISTER and INVITE looks up its extension, and a
-    /// query costs a read transaction.
+    /// such as the `pbx ext` CLI, commits; it is read at most every
+    /// [`VERSION_CHECK`]) and cleared by this store's own writes: every
+    /// REGISTER and INVITE looks up its extension, and a query, even of
+    /// the version, costs a read transaction.
     cache: Mutex<ExtensionCache>,
 }
 
 #[derive(Default)]
 struct ExtensionCache {
     version: i64,
+    checked: Option<std::time::Instant>,
     found: std::collections::HashMap<(String, String), Option<Extension>>,
 }
+
+/// How long a change made by another process (the CLI) may take to be
+/// seen: the database's version is read at most this often.
+pub const VERSION_CHECK: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Entries kept before the cache starts over (lookups of random names
 /// must not grow it without bound).
@@ -217,15 +223,19 @@ fn row_to_extension(row: &rusqlite::Row<'_>) -> rusqlite::Result<Extension> {
 impl Store for SqliteStore {
     fn extension(&self, domain: &str, extension: &str) -> Result<Option<Extension>, StoreError> {
         let conn = self.conn();
-        let version: i64 = conn
-            .prepare_cached("PRAGMA data_version")?
-            .query_row([], |r| r.get(0))?;
         let key = (domain.to_ascii_lowercase(), extension.to_string());
         {
             let mut cache = self.cache();
-            if cache.version != version {
-                cache.version = version;
-                cache.found.clear();
+            let now = std::time::Instant::now();
+            if cache.checked.is_none_or(|at| now.duration_since(at) >= VERSION_CHECK) {
+                let version: i64 = conn
+                    .prepare_cached("PRAGMA data_version")?
+                    .query_row([], |r| r.get(0))?;
+                if cache.version != version {
+                    cache.version = version;
+                    cache.found.clear();
+                }
+                cache.checked = Some(now);
             }
             if let Some(found) = cache.found.get(&key) {
                 return Ok(found.clone());
@@ -388,11 +398,21 @@ mod tests {
         );
         pbx.set_password("example.com", "100", "second").unwrap();
         assert_eq!(pbx.extension("example.com", "100").unwrap().unwrap().password, "second");
-        // The CLI is another connection to the same file.
+        // The CLI is another connection to the same file: its changes are
+        // seen within VERSION_CHECK.
         let cli = SqliteStore::open(&path).unwrap();
         cli.set_password("example.com", "100", "third").unwrap();
-        assert_eq!(pbx.extension("Example.COM", "100").unwrap().unwrap().password, "third");
         cli.add_extension(&ext("101")).unwrap();
+        let deadline = std::time::Instant::now() + VERSION_CHECK + std::time::Duration::from_secs(2);
+        loop {
+            let password = pbx.extension("Example.COM", "100").unwrap().unwrap().password;
+            if password == "third" {
+                break;
+            }
+            assert_eq!(password, "second");
+            assert!(std::time::Instant::now() < deadline, "the CLI's change was not seen");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         assert!(pbx.extension("example.com", "101").unwrap().is_some());
     }
 

@@ -308,7 +308,46 @@ fn transaction_key(request: &Request, source: &Source) -> String {
 
 /// A random tag or identifier (RFC 3261 §19.3: at least 32 random bits).
 pub fn new_tag() -> String {
+    // Operating-system randomness, fetched 512 bytes at a time: a tag per
+    // response must not cost a system call each.
+    thread_local! {
+        static POOL: std::cell::RefCell<([u8; 512], usize)> = const { std::cell::RefCell::new(([0; 512], 512)) };
+    }
     let mut b = [0u8; 8];
-    let _ = getrandom::fill(&mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    POOL.with_borrow_mut(|(pool, used)| {
+        if *used + b.len() > pool.len() {
+            if getrandom::fill(pool).is_err() {
+                // No OS randomness: fall back to a fresh call per tag.
+                let _ = getrandom::fill(&mut b);
+                return;
+            }
+            *used = 0;
+        }
+        b.copy_from_slice(&pool[*used..*used + 8]);
+        // Each byte handed out once.
+        pool[*used..*used + 8].fill(0);
+        *used += 8;
+    });
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut tag = String::with_capacity(16);
+    for x in b {
+        tag.push(char::from(HEX[usize::from(x >> 4)]));
+        tag.push(char::from(HEX[usize::from(x & 15)]));
+    }
+    tag
+}
+
+#[cfg(test)]
+mod tests {
+    use super::new_tag;
+
+    #[test]
+    fn tags_are_hex_and_distinct_across_pool_refills() {
+        let tags: std::collections::HashSet<String> = (0..1000).map(|_| new_tag()).collect();
+        assert_eq!(tags.len(), 1000);
+        assert!(
+            tags.iter()
+                .all(|t| t.len() == 16 && t.bytes().all(|c| c.is_ascii_hexdigit()))
+        );
+    }
 }
