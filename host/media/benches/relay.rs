@@ -1,4 +1,4 @@
-//! Media relay load test: `cargo bench -p pbx-media`.
+//! Media relay load test: `cargo bench -p pbx-media --bench relay`.
 //!
 //! The relay alone (no SIP) with one worker pinned to core 0, and a load
 //! generator on this thread pinned to core 1, over loopback. Each stream
