@@ -32,6 +32,11 @@
 //! normal case for TLS phones, and the figure to compare with a proxy) or
 //! open a new one, with a full handshake, for every call.
 //!
+//! A third run, `persistent_nonce_reuse`, has each caller keep the nonce
+//! of its first 407 and answer every later INVITE with it at once (`nc`
+//! counting up), as many desk phones do: the unauthenticated INVITE, the
+//! 407 and its ACK drop out of every call but the first.
+//!
 //! A finished call's task lingers for 64·T1 (32 s: RFC 6026 Timers L and
 //! M) before it is dropped; that deferred work falls outside the
 //! measurement windows, so it is measured on its own afterwards
@@ -40,13 +45,14 @@
 //! Prints `calls <figure> <value> <unit>`. For profiling (`perf record -p`
 //! on the `server_pid` printed first), `PBX_BENCH_CALLS=<n>` sets the
 //! number of calls of the persistent run (and lets it run up to 60 s), and
-//! `PBX_BENCH_PERSISTENT_ONLY=1` skips the new-connection run; the line
+//! `PBX_BENCH_PERSISTENT_ONLY=1` skips the new-connection and nonce-reuse
+//! runs, `PBX_BENCH_NONCE_REUSE=1` makes the persistent run reuse nonces; the line
 //! `calls: persistent run starts` goes to standard error.
 
 use pbx::plugins::types::{Call, Caller, Target, Transport};
 use pbx::plugins::{Limits, Policy, Runtime, routing, security};
 use pbx_sdp::{CryptoAttr, KeyMaterial, LocalMedia, Sdp, SrtpPolicy, Suite};
-use pbx_sip::auth::ServerChallenge;
+use pbx_sip::auth::{ChallengeKind, ServerChallenge};
 use pbx_sip::framing::{self, FrameError, Framed};
 use pbx_sip::response::response_to;
 use pbx_sip::{HeaderName, Message, Method, ParseConfig, Request, Response};
@@ -81,6 +87,10 @@ struct Scenario {
     /// Stop starting calls after this long even if `calls` is not reached.
     limit: Duration,
     new_connection: bool,
+    /// Callers keep the nonce of their first 407 and send credentials with
+    /// every later INVITE (nc counting up), as many desk phones do, so a
+    /// call skips the unauthenticated INVITE, the 407 and its ACK.
+    nonce_reuse: bool,
 }
 
 fn main() {
@@ -89,6 +99,7 @@ fn main() {
     }
     let persistent_calls: Option<u64> = std::env::var("PBX_BENCH_CALLS").ok().and_then(|v| v.parse().ok());
     let persistent_only = std::env::var_os("PBX_BENCH_PERSISTENT_ONLY").is_some();
+    let reuse_only = std::env::var_os("PBX_BENCH_NONCE_REUSE").is_some();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
@@ -128,6 +139,7 @@ fn main() {
             calls: 300,
             limit: Duration::from_secs(5),
             new_connection: false,
+            nonce_reuse: false,
         };
         let warm = env.run(&warm, &callees).await;
         let fresh = Scenario {
@@ -135,6 +147,7 @@ fn main() {
             calls: if persistent_only { 0 } else { 2000 },
             limit: Duration::from_secs(8),
             new_connection: true,
+            nonce_reuse: false,
         };
         let fresh = env.run(&fresh, &callees).await;
         if !persistent_only {
@@ -145,10 +158,21 @@ fn main() {
             calls: persistent_calls.unwrap_or(5000),
             limit: Duration::from_secs(if persistent_calls.is_some() { 60 } else { 12 }),
             new_connection: false,
+            nonce_reuse: reuse_only,
         };
         eprintln!("calls: persistent run starts");
         let persistent = env.run(&persistent, &callees).await;
         persistent.print();
+        if !persistent_only {
+            let reuse = Scenario {
+                name: "persistent_nonce_reuse",
+                calls: 5000,
+                limit: Duration::from_secs(12),
+                new_connection: false,
+                nonce_reuse: true,
+            };
+            env.run(&reuse, &callees).await.print();
+        }
 
         // Deferred work: every call so far ends its lingering transactions
         // within LINGER of its end; measure from now until the last has,
@@ -404,9 +428,9 @@ impl Env {
         let mut tasks = Vec::new();
         for pair in 0..PAIRS {
             let (env, tally) = (self.clone(), tally.clone());
-            let new_connection = sc.new_connection;
+            let (new_connection, nonce_reuse) = (sc.new_connection, sc.nonce_reuse);
             tasks.push(tokio::spawn(async move {
-                caller(&env, pair, run, new_connection, &tally, deadline).await;
+                caller(&env, pair, run, new_connection, nonce_reuse, &tally, deadline).await;
             }));
         }
         // Each task stops starting calls at the deadline; a call in
@@ -464,10 +488,19 @@ fn run_tag() -> char {
 
 /// One caller phone: calls its callee until the run's calls are all
 /// started or the deadline passes.
-async fn caller(env: &Env, pair: u32, run: char, new_connection: bool, tally: &Tally, deadline: Instant) {
+async fn caller(
+    env: &Env,
+    pair: u32,
+    run: char,
+    new_connection: bool,
+    nonce_reuse: bool,
+    tally: &Tally,
+    deadline: Instant,
+) {
     let ext = CALLER_BASE + pair;
     let callee = CALLEE_BASE + pair;
     let mut conn: Option<Conn> = None;
+    let mut nonce: Option<Nonce> = None;
     let mut n = 0u32;
     while Instant::now() < deadline && tally.left.fetch_sub(1, Ordering::SeqCst) > 0 {
         n += 1;
@@ -489,7 +522,8 @@ async fn caller(env: &Env, pair: u32, run: char, new_connection: bool, tally: &T
             }
         };
         let call_id = format!("{run}{n}-{ext}@bench");
-        match place_call(&mut c, ext, callee, &call_id, tally).await {
+        let reuse = if nonce_reuse { Some(&mut nonce) } else { None };
+        match place_call(&mut c, ext, callee, &call_id, reuse, tally).await {
             Ok(setup) => {
                 tally.completed.fetch_add(1, Ordering::SeqCst);
                 tally.setup.lock().unwrap().push(setup);
@@ -522,9 +556,46 @@ impl From<String> for Failure {
     }
 }
 
+/// A challenge kept for answering later INVITEs without a new 407.
+struct Nonce {
+    kind: ChallengeKind,
+    challenge: ServerChallenge,
+    /// Requests answered with this nonce so far.
+    nc: u32,
+}
+
+impl Nonce {
+    fn from_407(challenge: &Response) -> Result<Nonce, String> {
+        let (kind, challenge) = ServerChallenge::from_response(challenge).ok_or("407 without a usable challenge")?;
+        Ok(Nonce { kind, challenge, nc: 0 })
+    }
+
+    /// The credentials header line for the next request with this nonce.
+    fn next_header(&mut self, ext: u32, uri: &str) -> String {
+        self.nc += 1;
+        let user = ext.to_string();
+        let cnonce = format!("{:08x}", self.nc.wrapping_mul(0x9e37_79b9));
+        let value = self
+            .challenge
+            .answer("INVITE", uri, &user, &format!("pw-{user}"), &cnonce, self.nc);
+        format!("{}: {value}\r\n", self.kind.credentials_header())
+    }
+}
+
 /// One call, from the first INVITE to the 200 for the BYE. Returns the
 /// setup time: authenticated INVITE sent → 200 received.
-async fn place_call(c: &mut Conn, ext: u32, callee: u32, call_id: &str, tally: &Tally) -> Result<Duration, Failure> {
+///
+/// With `reuse`, a kept nonce answers the INVITE at once (a `407` with a
+/// new nonce, e.g. `stale=true`, is ACKed and answered once more);
+/// without it, every call starts with an unauthenticated INVITE and its 407.
+async fn place_call(
+    c: &mut Conn,
+    ext: u32,
+    callee: u32,
+    call_id: &str,
+    mut reuse: Option<&mut Option<Nonce>>,
+    tally: &Tally,
+) -> Result<Duration, Failure> {
     let ruri = format!("sip:{callee}@{DOMAIN}");
     // Tags, branches and the SDP session id, unique per call.
     let id = short_hash(call_id);
@@ -548,42 +619,57 @@ async fn place_call(c: &mut Conn, ext: u32, callee: u32, call_id: &str, tally: &
         )
     };
 
-    // INVITE without credentials: 407, which the caller ACKs (same branch).
-    let branch = format!("{id:x}a");
-    c.send(invite(1, &branch, "").as_bytes()).await?;
-    let challenge = c.response(call_id, 1, tally).await?;
-    if challenge.status() != 407 {
-        return Err(format!("first INVITE answered {} (want 407)", challenge.status()).into());
-    }
-    let to = challenge.headers().get(&HeaderName::TO).unwrap_or_default().to_string();
-    let ack = format!(
-        "ACK {ruri} SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1:5999;branch=z9hG4bK{branch};rport\r\nMax-Forwards: 70\r\n\
-         From: {from}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n"
-    );
-    c.send(ack.as_bytes()).await?;
-    let auth = proxy_authorization(&challenge, ext, &ruri)?;
-
-    // INVITE with credentials: 100, 180, 200 with the PBX's SDP answer.
-    let branch = format!("{id:x}b");
-    c.send(invite(2, &branch, &auth).as_bytes()).await?;
-    let sent = Instant::now();
-    let mut seen = Vec::new();
-    let ok = loop {
-        let r = c.response(call_id, 2, tally).await?;
-        if r.status() >= 200 {
-            break r;
+    // INVITE without credentials (unless a kept nonce answers at once):
+    // 407, which the caller ACKs in its transaction (same branch).
+    let mut cseq = 1;
+    let mut auth = reuse
+        .as_deref_mut()
+        .and_then(Option::as_mut)
+        .map(|nonce| nonce.next_header(ext, &ruri));
+    let (ok, branch, setup, seen) = loop {
+        let branch = format!("{id:x}{cseq}");
+        let Some(credentials) = auth.take() else {
+            c.send(invite(cseq, &branch, "").as_bytes()).await?;
+            let challenge = c.response(call_id, cseq, tally).await?;
+            if challenge.status() != 407 {
+                return Err(format!("first INVITE answered {} (want 407)", challenge.status()).into());
+            }
+            ack_final(c, &challenge, &ruri, &from, call_id, &branch, cseq).await?;
+            let mut nonce = Nonce::from_407(&challenge)?;
+            auth = Some(nonce.next_header(ext, &ruri));
+            if let Some(slot) = reuse.as_deref_mut() {
+                *slot = Some(nonce);
+            }
+            cseq += 1;
+            continue;
+        };
+        // INVITE with credentials: 100, 180, 200 with the PBX's SDP answer.
+        c.send(invite(cseq, &branch, &credentials).as_bytes()).await?;
+        let sent = Instant::now();
+        let mut seen = Vec::new();
+        let ok = loop {
+            let r = c.response(call_id, cseq, tally).await?;
+            if r.status() >= 200 {
+                break r;
+            }
+            seen.push(r.status());
+        };
+        let setup = sent.elapsed();
+        if ok.status() == 407 && cseq == 1 && reuse.is_some() {
+            // The kept nonce expired: take the new one.
+            ack_final(c, &ok, &ruri, &from, call_id, &branch, cseq).await?;
+            let mut nonce = Nonce::from_407(&ok)?;
+            auth = Some(nonce.next_header(ext, &ruri));
+            if let Some(slot) = reuse.as_deref_mut() {
+                *slot = Some(nonce);
+            }
+            cseq += 1;
+            continue;
         }
-        seen.push(r.status());
+        break (ok, branch, setup, seen);
     };
-    let setup = sent.elapsed();
     if ok.status() != 200 {
-        // A non-2xx final response is ACKed in its transaction.
-        let to = ok.headers().get(&HeaderName::TO).unwrap_or_default();
-        let ack = format!(
-            "ACK {ruri} SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1:5999;branch=z9hG4bK{branch};rport\r\nMax-Forwards: 70\r\n\
-             From: {from}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: 2 ACK\r\nContent-Length: 0\r\n\r\n"
-        );
-        c.send(ack.as_bytes()).await?;
+        ack_final(c, &ok, &ruri, &from, call_id, &branch, cseq).await?;
         return Err(Failure {
             why: format!("INVITE answered {} {}", ok.status(), ok.reason()),
             in_sync: true,
@@ -610,10 +696,10 @@ async fn place_call(c: &mut Conn, ext: u32, callee: u32, call_id: &str, tally: &
              Content-Length: 0\r\n\r\n"
         )
     };
-    c.send(in_dialog("ACK", 2, 'c').as_bytes()).await?;
-    c.send(in_dialog("BYE", 3, 'd').as_bytes()).await?;
+    c.send(in_dialog("ACK", cseq, 'c').as_bytes()).await?;
+    c.send(in_dialog("BYE", cseq + 1, 'd').as_bytes()).await?;
     tally.answered.fetch_add(1, Ordering::SeqCst);
-    let bye_ok = c.response(call_id, 3, tally).await?;
+    let bye_ok = c.response(call_id, cseq + 1, tally).await?;
     if bye_ok.status() != 200 {
         deviation.get_or_insert(format!("BYE answered {}", bye_ok.status()));
     }
@@ -641,13 +727,22 @@ fn check_answer(ok: &Response, offered: &str) -> Result<(), String> {
     }
 }
 
-/// Digest credentials for a 407, with the PBX's own client-side digest
-/// (checked against its server side in `pbx-sip`'s tests).
-fn proxy_authorization(challenge: &Response, ext: u32, uri: &str) -> Result<String, String> {
-    let (kind, offer) = ServerChallenge::from_response(challenge).ok_or("407 without a usable challenge")?;
-    let user = ext.to_string();
-    let value = offer.answer("INVITE", uri, &user, &format!("pw-{user}"), "0a4f113b", 1);
-    Ok(format!("{}: {value}\r\n", kind.credentials_header()))
+/// ACKs a non-2xx final response to an INVITE, in its transaction.
+async fn ack_final(
+    c: &mut Conn,
+    r: &Response,
+    ruri: &str,
+    from: &str,
+    call_id: &str,
+    branch: &str,
+    cseq: u32,
+) -> Result<(), Failure> {
+    let to = r.headers().get(&HeaderName::TO).unwrap_or_default();
+    let ack = format!(
+        "ACK {ruri} SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1:5999;branch=z9hG4bK{branch};rport\r\nMax-Forwards: 70\r\n\
+         From: {from}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} ACK\r\nContent-Length: 0\r\n\r\n"
+    );
+    Ok(c.send(ack.as_bytes()).await?)
 }
 
 /// A short stable number from a string (tags and branches unique per call).

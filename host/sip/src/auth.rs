@@ -39,7 +39,7 @@ use hmac::{Hmac, Mac};
 use md5::Md5;
 use sha2::{Digest, Sha256};
 
-use crate::message::text::{has_forbidden_control, split_top_level, unquote};
+use crate::message::text::{has_forbidden_control, split_once_byte, split_top_level, unquote};
 use crate::message::{HeaderName, Method};
 
 /// Why a challenge could not be made or credentials were refused.
@@ -230,19 +230,19 @@ struct DigestParams<'a>(Vec<(&'a str, String)>);
 
 impl<'a> DigestParams<'a> {
     fn parse(value: &'a str) -> Result<Self, AuthError> {
-        let value = value.trim();
+        let value = value.trim_ascii();
         let scheme_end = value.find([' ', '\t']).ok_or(AuthError::Malformed("scheme"))?;
         if !value[..scheme_end].eq_ignore_ascii_case("Digest") || has_forbidden_control(value) {
             return Err(AuthError::Malformed("scheme"));
         }
         let mut params: Vec<(&str, String)> = Vec::new();
         for item in split_top_level(&value[scheme_end..], b',') {
-            let (name, v) = item.split_once('=').ok_or(AuthError::Malformed("parameter"))?;
-            let name = name.trim();
+            let (name, v) = split_once_byte(item, b'=').ok_or(AuthError::Malformed("parameter"))?;
+            let name = name.trim_ascii();
             if params.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
                 return Err(AuthError::Malformed("duplicate parameter"));
             }
-            params.push((name, unquote(v.trim())));
+            params.push((name, unquote(v.trim_ascii())));
         }
         Ok(DigestParams(params))
     }
@@ -285,7 +285,7 @@ impl ServerChallenge {
         let algorithm = Algorithm::from_param(get("algorithm").as_deref())?;
         let qop_auth = match get("qop") {
             None => false,
-            Some(q) if q.split(',').any(|t| t.trim().eq_ignore_ascii_case("auth")) => true,
+            Some(q) if q.split(',').any(|t| t.trim_ascii().eq_ignore_ascii_case("auth")) => true,
             Some(_) => return Err(AuthError::UnsupportedQop),
         };
         Ok(Self {

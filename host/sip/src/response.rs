@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 
-use crate::message::text::has_forbidden_control;
+use crate::message::text::{has_forbidden_control, split_once_byte};
 use crate::message::{Header, HeaderName, Headers, Host, Method, ParseError, Request, Response, Via};
 
 /// Builds a response to `request` with the headers RFC 3261 §8.2.6.2 says
@@ -116,8 +116,8 @@ pub fn bad_request(bytes: &[u8], error: &ParseError, to_tag: &str) -> Result<Vec
     let Some(top_via) = salvaged.iter().find(|(n, _)| n == &HeaderName::VIA) else {
         return Err(NoResponse::MissingVia);
     };
-    let first_via = crate::message::text::split_top_level(&top_via.1, b',');
-    if first_via.first().is_none_or(|v| v.parse::<Via>().is_err()) {
+    let mut vias = crate::message::text::split_top_level(&top_via.1, b',');
+    if vias.next().is_none_or(|v| v.parse::<Via>().is_err()) {
         return Err(NoResponse::MissingVia);
     }
     let (status, reason) = match error {
@@ -155,7 +155,7 @@ fn salvage_headers<'a>(lines: impl Iterator<Item = &'a str>) -> Vec<(HeaderName,
     let mut current: Option<(HeaderName, String)> = None;
     let mut flush = |current: &mut Option<(HeaderName, String)>| {
         if let Some((name, value)) = current.take() {
-            let value = value.trim().to_owned();
+            let value = value.trim_ascii().to_owned();
             let single_valued = name != HeaderName::VIA;
             let seen = out.iter().any(|(n, _)| n == &name);
             let duplicate = single_valued && seen;
@@ -171,12 +171,12 @@ fn salvage_headers<'a>(lines: impl Iterator<Item = &'a str>) -> Vec<(HeaderName,
         if line.starts_with([' ', '\t']) {
             if let Some((_, value)) = current.as_mut() {
                 value.push(' ');
-                value.push_str(line.trim());
+                value.push_str(line.trim_ascii());
             }
             continue;
         }
         flush(&mut current);
-        let Some((name, value)) = line.split_once(':') else {
+        let Some((name, value)) = split_once_byte(line, b':') else {
             continue;
         };
         if let Ok(name) = HeaderName::new(name.trim_end())

@@ -157,7 +157,7 @@ impl Header {
             return Err(ParseError::BadHeaderLine);
         }
         // Values from the parser are already trimmed; only copy when not.
-        let trimmed = value.trim();
+        let trimmed = value.trim_ascii();
         if trimmed.len() != value.len() {
             value = trimmed.to_owned();
         }
@@ -187,6 +187,11 @@ impl Headers {
     /// An empty collection.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty collection with room for `n` headers.
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        Self(Vec::with_capacity(n))
     }
 
     /// The value of the first header called `name`.

@@ -408,9 +408,8 @@ impl Request {
     /// Replaces the top Via (used for `received`/`rport`, RFC 3581).
     pub(crate) fn set_top_via(&mut self, via: Via) {
         if let Some(line) = self.headers.first_mut(&HeaderName::VIA) {
-            let items = text::split_top_level(line, b',');
             let mut new = via.to_string();
-            for rest in &items[1..] {
+            for rest in text::split_top_level(line, b',').skip(1) {
                 new.push_str(", ");
                 new.push_str(rest);
             }
@@ -572,8 +571,9 @@ fn parse_start_line(line: &str) -> Result<StartLine, ParseError> {
     }
     // "METHOD SP Request-URI SP SIP-Version", single spaces only (RFC 4475
     // §3.1.2.6 and §3.1.2.8 must be rejected).
-    let parts: Vec<&str> = line.split(' ').collect();
-    let [method, uri, version] = parts[..] else {
+    let mut parts = line.split(' ');
+    let (Some(method), Some(uri), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return Err(ParseError::BadStartLine);
     };
     let method: Method = method.parse()?;
@@ -597,7 +597,8 @@ pub(crate) fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&
 }
 
 fn parse_header_lines<'a>(lines: impl Iterator<Item = &'a str>) -> Result<Headers, ParseError> {
-    let mut headers = Headers::new();
+    // Typical requests carry 10–20 header lines.
+    let mut headers = Headers::with_capacity(16);
     let mut current: Option<(HeaderName, String)> = None;
     for line in lines {
         if line.starts_with([' ', '\t']) {
@@ -605,15 +606,15 @@ fn parse_header_lines<'a>(lines: impl Iterator<Item = &'a str>) -> Result<Header
             // (RFC 3261 §7.3.1).
             let (_, value) = current.as_mut().ok_or(ParseError::BadHeaderLine)?;
             value.push(' ');
-            value.push_str(line.trim());
+            value.push_str(line.trim_ascii());
             continue;
         }
         if let Some((name, value)) = current.take() {
             headers.push(Header::new(name, value)?);
         }
-        let (name, value) = line.split_once(':').ok_or(ParseError::BadHeaderLine)?;
-        let name = HeaderName::new(name.trim_end_matches([' ', '\t']))?;
-        current = Some((name, value.trim().to_owned()));
+        let (name, value) = text::split_once_byte(line, b':').ok_or(ParseError::BadHeaderLine)?;
+        let name = HeaderName::new(trim_end_blanks(name))?;
+        current = Some((name, value.trim_ascii().to_owned()));
     }
     if let Some((name, value)) = current {
         headers.push(Header::new(name, value)?);
@@ -621,9 +622,16 @@ fn parse_header_lines<'a>(lines: impl Iterator<Item = &'a str>) -> Result<Header
     Ok(headers)
 }
 
+/// `s` without trailing spaces and tabs (only those: a CR or other control
+/// before the colon must still make the name invalid).
+fn trim_end_blanks(s: &str) -> &str {
+    let kept = s.bytes().rev().skip_while(|&b| b == b' ' || b == b'\t').count();
+    &s[..kept]
+}
+
 /// Parses a Content-Length value: digits only, at most `max`.
 pub(crate) fn parse_content_length(value: &str, max: usize) -> Result<usize, ParseError> {
-    let value = value.trim();
+    let value = value.trim_ascii();
     if value.is_empty() || value.len() > 10 || !value.bytes().all(|b| b.is_ascii_digit()) {
         return Err(ParseError::BadContentLength);
     }

@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use super::ParseError;
 use super::params::Params;
-use super::text::{has_forbidden_control, quoted_len, unquote};
+use super::text::{find_byte, has_forbidden_control, quoted_len, split_once_byte, unquote};
 use super::uri::Uri;
 
 /// An address with optional display name and header parameters, such as
@@ -49,13 +49,13 @@ impl FromStr for NameAddr {
     type Err = ParseError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let s = s.trim();
+        let s = s.trim_ascii();
         let bad = ParseError::BadUri("name-addr");
         let (display, rest) = if s.starts_with('"') {
             let len = quoted_len(s).ok_or(bad.clone())?;
             (Some(&s[..len]), s[len..].trim_start())
-        } else if let Some(lt) = s.find('<') {
-            let name = s[..lt].trim();
+        } else if let Some(lt) = find_byte(s, b'<') {
+            let name = s[..lt].trim_ascii();
             // RFC 3261 wants tokens here, but phones send names such as
             // `Müller (Office) <sip:...>`; anything that cannot confuse the
             // parser or a printer is accepted.
@@ -67,18 +67,18 @@ impl FromStr for NameAddr {
             (None, s)
         };
         let (uri, params) = if let Some(inner) = rest.strip_prefix('<') {
-            let (uri, after) = inner.split_once('>').ok_or(bad.clone())?;
+            let (uri, after) = split_once_byte(inner, b'>').ok_or(bad.clone())?;
             (uri, after)
         } else {
             if display.is_some() {
                 return Err(bad);
             }
-            match rest.find(';') {
+            match find_byte(rest, b';') {
                 Some(i) => (&rest[..i], &rest[i..]),
                 None => (rest, ""),
             }
         };
-        let uri = uri.trim().parse()?;
+        let uri = uri.trim_ascii().parse()?;
         let params = Params::parse(params).ok_or(ParseError::BadUri("parameters"))?;
         Ok(Self {
             display: display.map(str::to_owned),

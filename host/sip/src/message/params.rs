@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::text::{is_token, quoted_len, split_top_level};
+use super::text::{is_token, quoted_len, split_once_byte, split_top_level};
 
 /// An ordered list of `;name[=value]` parameters.
 ///
@@ -71,15 +71,15 @@ impl Params {
 
     /// Parses `;a=b;c` (the leading `;` is required unless `s` is empty).
     pub(crate) fn parse(s: &str) -> Option<Self> {
-        let s = s.trim();
+        let s = s.trim_ascii();
         if s.is_empty() {
             return Some(Self::new());
         }
         let rest = s.strip_prefix(';')?;
         let mut list = Vec::new();
         for piece in split_top_level(rest, b';') {
-            let (name, value) = match piece.split_once('=') {
-                Some((n, v)) => (n.trim(), Some(v.trim())),
+            let (name, value) = match split_once_byte(piece, b'=') {
+                Some((n, v)) => (n.trim_ascii(), Some(v.trim_ascii())),
                 None => (piece, None),
             };
             if !is_token(name) || value.is_some_and(|v| !is_param_value(v)) {

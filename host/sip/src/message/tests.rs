@@ -114,3 +114,18 @@ fn head_end() {
     assert_eq!(find_head_end(b"A\r\nB\r\n"), None);
     assert_eq!(find_head_end(b""), None);
 }
+
+#[test]
+fn header_name_ends_at_blanks_only() {
+    // Space or tab before the colon is tolerated; a CR or form feed there
+    // is not white space to trim but a control in the name.
+    assert!(parse(&REGISTER.replace("Max-Forwards:", "Max-Forwards \t:")).is_ok());
+    for bad in ["Max-Forwards\r:", "Max-Forwards\x0c:"] {
+        let text = REGISTER.replace("Max-Forwards:", bad);
+        assert_eq!(
+            Message::parse(text.replace('\n', "\r\n").as_bytes(), &ParseConfig::default()).err(),
+            Some(ParseError::BadHeaderLine),
+            "{bad:?}"
+        );
+    }
+}

@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use super::ParseError;
 use super::params::Params;
-use super::text::{has_forbidden_control, is_escaped_text, is_unreserved};
+use super::text::{find_byte, has_forbidden_control, is_escaped_text, is_unreserved, split_once_byte};
 
 /// `sip:` or `sips:`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -87,7 +87,7 @@ impl fmt::Display for Host {
 /// Parses `host[:port]` where an IPv6 host is bracketed.
 pub(crate) fn parse_host_port(s: &str) -> Result<(Host, Option<u16>), ParseError> {
     let (host, port) = if let Some(rest) = s.strip_prefix('[') {
-        let (addr, after) = rest.split_once(']').ok_or(ParseError::BadUri("host"))?;
+        let (addr, after) = split_once_byte(rest, b']').ok_or(ParseError::BadUri("host"))?;
         let ip: Ipv6Addr = addr.parse().map_err(|_| ParseError::BadUri("host"))?;
         let port = match after {
             "" => None,
@@ -95,7 +95,7 @@ pub(crate) fn parse_host_port(s: &str) -> Result<(Host, Option<u16>), ParseError
         };
         (Host::Ipv6(ip), port)
     } else {
-        let (host, port) = match s.split_once(':') {
+        let (host, port) = match split_once_byte(s, b':') {
             Some((h, p)) => (h, Some(p)),
             None => (s, None),
         };
@@ -175,14 +175,14 @@ impl SipUri {
     fn parse_after_scheme(scheme: Scheme, s: &str) -> Result<Self, ParseError> {
         // The user info ends at the first '@': it cannot contain one
         // unescaped, and nothing before the host can either.
-        let (userinfo, rest) = match s.split_once('@') {
+        let (userinfo, rest) = match split_once_byte(s, b'@') {
             Some((u, r)) => (Some(u), r),
             None => (None, s),
         };
         let (user, password) = match userinfo {
             None => (None, None),
             Some(u) => {
-                let (user, password) = match u.split_once(':') {
+                let (user, password) = match split_once_byte(u, b':') {
                     Some((user, pw)) => (user, Some(pw)),
                     None => (u, None),
                 };
@@ -195,11 +195,11 @@ impl SipUri {
                 (Some(user.to_owned()), password.map(str::to_owned))
             }
         };
-        let (before_headers, headers) = match rest.split_once('?') {
+        let (before_headers, headers) = match split_once_byte(rest, b'?') {
             Some((b, h)) => (b, Some(h)),
             None => (rest, None),
         };
-        let (host_port, params) = match before_headers.find(';') {
+        let (host_port, params) = match find_byte(before_headers, b';') {
             Some(i) => (&before_headers[..i], &before_headers[i..]),
             None => (before_headers, ""),
         };
@@ -274,7 +274,7 @@ impl FromStr for Uri {
         if s.is_empty() || has_forbidden_control(s) || s.bytes().any(|b| b == b' ' || b == b'\t' || b >= 0x80) {
             return Err(ParseError::BadUri("characters"));
         }
-        let (scheme, rest) = s.split_once(':').ok_or(ParseError::BadUri("scheme"))?;
+        let (scheme, rest) = split_once_byte(s, b':').ok_or(ParseError::BadUri("scheme"))?;
         let valid_scheme = scheme.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
             && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
         if !valid_scheme || rest.is_empty() {

@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use super::ParseError;
 use super::params::Params;
-use super::text::is_token;
+use super::text::{find_byte, is_token};
 use super::uri::{Host, parse_host_port};
 
 /// The branch prefix that marks an RFC 3261 branch (§8.1.1.7).
@@ -54,16 +54,20 @@ impl Transport {
         if !is_token(s) {
             return None;
         }
-        let upper = s.to_ascii_uppercase();
-        Some(match upper.as_str() {
-            "UDP" => Transport::Udp,
-            "TCP" => Transport::Tcp,
-            "TLS" => Transport::Tls,
-            "SCTP" => Transport::Sctp,
-            "WS" => Transport::Ws,
-            "WSS" => Transport::Wss,
-            _ => Transport::Other(upper),
-        })
+        let known = [
+            Transport::Udp,
+            Transport::Tcp,
+            Transport::Tls,
+            Transport::Sctp,
+            Transport::Ws,
+            Transport::Wss,
+        ];
+        Some(
+            known
+                .into_iter()
+                .find(|t| t.as_str().eq_ignore_ascii_case(s))
+                .unwrap_or_else(|| Transport::Other(s.to_ascii_uppercase())),
+        )
     }
 }
 
@@ -117,22 +121,22 @@ impl FromStr for Via {
         let bad = ParseError::BadHeader("Via");
         // The first ';' cannot be inside a quoted string: quoted values only
         // appear in the parameters that it starts.
-        let (first, params) = match s.find(';') {
+        let (first, params) = match find_byte(s, b';') {
             Some(i) => (&s[..i], &s[i..]),
             None => (s, ""),
         };
         // "SIP / 2.0 / UDP host:port": white space is allowed around the
         // slashes (RFC 4475 §3.1.1.1), and required before sent-by.
         let mut parts = first.splitn(3, '/');
-        let name = parts.next().unwrap_or("").trim();
-        let version = parts.next().unwrap_or("").trim();
-        let rest = parts.next().unwrap_or("").trim();
+        let name = parts.next().unwrap_or("").trim_ascii();
+        let version = parts.next().unwrap_or("").trim_ascii();
+        let rest = parts.next().unwrap_or("").trim_ascii();
         if !name.eq_ignore_ascii_case("SIP") || version != "2.0" {
             return Err(bad);
         }
         let split = rest.find([' ', '\t']).ok_or(bad.clone())?;
         let transport = Transport::parse(&rest[..split]).ok_or(bad.clone())?;
-        let (host, port) = parse_host_port(rest[split..].trim()).map_err(|_| bad.clone())?;
+        let (host, port) = parse_host_port(rest[split..].trim_ascii()).map_err(|_| bad.clone())?;
         let params = Params::parse(params).ok_or(bad)?;
         Ok(Self {
             transport,
