@@ -628,23 +628,10 @@ async fn place_call(
         .map(|nonce| nonce.next_header(ext, &ruri));
     let (ok, branch, setup, seen) = loop {
         let branch = format!("{id:x}{cseq}");
-        let Some(credentials) = auth.take() else {
-            c.send(invite(cseq, &branch, "").as_bytes()).await?;
-            let challenge = c.response(call_id, cseq, tally).await?;
-            if challenge.status() != 407 {
-                return Err(format!("first INVITE answered {} (want 407)", challenge.status()).into());
-            }
-            ack_final(c, &challenge, &ruri, &from, call_id, &branch, cseq).await?;
-            let mut nonce = Nonce::from_407(&challenge)?;
-            auth = Some(nonce.next_header(ext, &ruri));
-            if let Some(slot) = reuse.as_deref_mut() {
-                *slot = Some(nonce);
-            }
-            cseq += 1;
-            continue;
-        };
-        // INVITE with credentials: 100, 180, 200 with the PBX's SDP answer.
-        c.send(invite(cseq, &branch, &credentials).as_bytes()).await?;
+        let credentials = auth.take();
+        // With credentials: 100, 180, 200 with the PBX's SDP answer.
+        c.send(invite(cseq, &branch, credentials.as_deref().unwrap_or("")).as_bytes())
+            .await?;
         let sent = Instant::now();
         let mut seen = Vec::new();
         let ok = loop {
@@ -655,8 +642,9 @@ async fn place_call(
             seen.push(r.status());
         };
         let setup = sent.elapsed();
-        if ok.status() == 407 && cseq == 1 && reuse.is_some() {
-            // The kept nonce expired: take the new one.
+        // A 407 to the INVITE without credentials, or to the first one
+        // answered with a kept nonce (it expired): take its nonce, once.
+        if ok.status() == 407 && (credentials.is_none() || (cseq == 1 && reuse.is_some())) {
             ack_final(c, &ok, &ruri, &from, call_id, &branch, cseq).await?;
             let mut nonce = Nonce::from_407(&ok)?;
             auth = Some(nonce.next_header(ext, &ruri));
@@ -665,6 +653,9 @@ async fn place_call(
             }
             cseq += 1;
             continue;
+        }
+        if credentials.is_none() {
+            return Err(format!("first INVITE answered {} (want 407)", ok.status()).into());
         }
         break (ok, branch, setup, seen);
     };
