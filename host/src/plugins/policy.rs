@@ -402,6 +402,7 @@ async fn self_test(plugin: &Plugin, hook: Hook) -> Result<(), CallError> {
         caller: Caller::Extension("100".into()),
         source_transport: Transport::Tls,
         source_addr: "127.0.0.1:5061".into(),
+        client_cert_subject: Some("CN=self-test,O=pbx".into()),
         caller_srtp: true,
         headers: String::new(),
     };
