@@ -18,6 +18,10 @@ use std::time::{Duration, SystemTime};
 use wasmtime::component::{Component, HasSelf, Instance, InstancePre, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimitsBuilder, Trap};
 
+/// The version of `pbx:policy` in `wit/policy.wit`, which plugins built
+/// with the SDK export.
+pub const CURRENT_CONTRACT: &str = "0.2.0";
+
 /// How often the epoch advances. Deadlines are counted in these ticks.
 const TICK: Duration = Duration::from_millis(1);
 
@@ -326,7 +330,7 @@ impl Plugin {
     /// against (`0.2.0`, or `0.1.0` for an older plugin).
     pub fn contract_version(&self) -> &'static str {
         match self.exports {
-            Exports::Current(_) => "0.2.0",
+            Exports::Current(_) => CURRENT_CONTRACT,
             Exports::V0_1(_) => "0.1.0",
         }
     }
