@@ -1026,6 +1026,7 @@ fn call(to: &str) -> Call {
         caller: Caller::Extension("1000".into()),
         source_transport: Transport::Tls,
         source_addr: "127.0.0.1:40312".into(),
+        client_cert_subject: None,
         caller_srtp: true,
         headers: "User-Agent: pbx-bench\r\n".into(),
     }

@@ -20,6 +20,7 @@ fn call() -> Call {
         caller: Caller::Extension("100".into()),
         source_transport: Transport::Tls,
         source_addr: "192.0.2.10:50611".into(),
+        client_cert_subject: None,
         caller_srtp: true,
         headers: (0..8)
             .map(|i| format!("X-Header-{i}: value number {i}"))

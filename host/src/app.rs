@@ -52,6 +52,25 @@ impl Running {
     }
 }
 
+/// The acceptor of a SIP TLS listener: certificate per domain, and a phone's
+/// optional client certificate verified against the client-CA bundle.
+fn tls_acceptor(config: &Config, certs: &Arc<ArcSwap<CertStore>>, policy: &Arc<Policy>) -> anyhow::Result<TlsAcceptor> {
+    let acceptor = TlsAcceptor::new("sip-tls", certs.clone(), policy.clone());
+    if !config.client_ca.exists() {
+        // Only the default can be missing (a configured one is checked when
+        // the configuration is read): certificates installed by hand, no
+        // development CA. Phones are then not asked for a certificate.
+        tracing::warn!(
+            "no {}: TLS client certificates are not asked for; set [tls] client_ca to recognise phones' certificates",
+            config.client_ca.display()
+        );
+        return Ok(acceptor);
+    }
+    acceptor
+        .with_client_ca(&config.client_ca)
+        .with_context(|| format!("loading the client CA bundle {}", config.client_ca.display()))
+}
+
 /// Start the PBX described by `config`.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
     let certs = CertStore::load_or_init(&config.certs_dir, &config.domain).context("loading certificates")?;
@@ -112,7 +131,11 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
                 .await
                 .with_context(|| format!("binding {proto} {addr}"))?;
             let bound = l.local_addr()?;
-            let acceptor = tls.then(|| Arc::new(TlsAcceptor::new("sip-tls", certs.clone(), policy.clone())));
+            let acceptor = if tls {
+                Some(Arc::new(tls_acceptor(&config, &certs, &policy)?))
+            } else {
+                None
+            };
             if tls {
                 listeners.tls.push(bound);
             } else {

@@ -28,6 +28,14 @@ digest = ["MD5"]
 # Shortest registration accepted (seconds; shorter asks get 423).
 min_expires = 60
 
+[tls]
+# Phones may present a TLS client certificate (none is required). One that
+# verifies against these CA certificates (PEM, relative to this folder) gets
+# its subject passed to the policy plugins (e.g. "CN=phone-100,O=Example");
+# one that does not fails the handshake. Default: the PBX's development CA,
+# certs/ca/ca.pem, so phones given certificates from it are recognised.
+# client_ca = "certs/phones-ca.pem"
+
 [plugins]
 # Folder of the policy plugins, relative to this file's folder. Drop a new
 # <name>.wasm (and optional <name>.json configuration) here to hot-swap it.
@@ -104,6 +112,8 @@ ring_timeout_secs = 60
 struct RawConfig {
     #[serde(default)]
     sip: RawSip,
+    #[serde(default)]
+    tls: RawTls,
     #[serde(default)]
     plugins: RawPlugins,
     #[serde(default)]
@@ -212,6 +222,12 @@ impl Default for RawSip {
     }
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawTls {
+    client_ca: Option<PathBuf>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 struct RawPlugins {
@@ -264,6 +280,10 @@ pub struct Config {
     pub plugins_dir: PathBuf,
     /// The certificates folder (`<domain>/cert.pem` + `key.pem`).
     pub certs_dir: PathBuf,
+    /// The CA certificates (PEM) a phone's TLS client certificate is
+    /// verified against: `[tls] client_ca`, checked to be readable, or by
+    /// default the development CA (`certs/ca/ca.pem`, created on first run).
+    pub client_ca: PathBuf,
     /// The default domain (lower-case).
     pub domain: String,
     /// SIP listening addresses.
@@ -339,8 +359,17 @@ impl Config {
             }
             hooks[i] = name;
         }
+        let client_ca = match raw.tls.client_ca {
+            Some(path) => {
+                let path = data_dir.join(path);
+                crate::tls::load_ca(&path).map_err(|e| format!("tls.client_ca: {e}"))?;
+                path
+            }
+            None => data_dir.join("certs").join(crate::tls::DEV_CA_FILE),
+        };
         let calls = calls_config(data_dir, &domain, raw.media, raw.calls, raw.extensions, raw.trunks)?;
         Ok(Config {
+            client_ca,
             calls,
             data_dir: data_dir.to_path_buf(),
             plugins_dir: data_dir.join(p.dir),
@@ -629,5 +658,23 @@ mod tests {
         assert!(e.contains("plugins.hooks.routing"), "{e}");
         assert!(Config::parse(Path::new("/d"), "[plugins]\nbogus = 1\n").is_err());
         assert!(Config::parse(Path::new("/d"), "").is_ok());
+    }
+
+    #[test]
+    fn client_ca_defaults_to_the_dev_ca_and_a_configured_one_must_load() {
+        let c = Config::parse(Path::new("/d"), DEFAULT_TOML).unwrap();
+        assert_eq!(c.client_ca, Path::new("/d/certs/ca/ca.pem"));
+        let e = Config::parse(Path::new("/d"), "[tls]\nclient_ca = \"phones.pem\"\n").unwrap_err();
+        assert!(e.contains("tls.client_ca") && e.contains("/d/phones.pem"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        crate::tls::issue_dev_cert(&dir.path().join("certs"), "example.test").unwrap();
+        std::fs::copy(
+            dir.path().join("certs").join(crate::tls::DEV_CA_FILE),
+            dir.path().join("phones.pem"),
+        )
+        .unwrap();
+        let c = Config::parse(dir.path(), "[tls]\nclient_ca = \"phones.pem\"\n").unwrap();
+        assert_eq!(c.client_ca, dir.path().join("phones.pem"));
+        assert!(Config::parse(Path::new("/d"), "[tls]\nbogus = 1\n").is_err());
     }
 }

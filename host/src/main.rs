@@ -101,10 +101,11 @@ async fn plugins_check(args: &[&str]) -> anyhow::Result<ExitCode> {
         Ok(p) => {
             let hooks: Vec<&str> = p.info.hooks.iter().map(|h| h.name()).collect();
             println!(
-                "OK: {} {} serves [{}] (sha256 {}, {} bytes)",
+                "OK: {} {} serves [{}] (pbx:policy@{}, sha256 {}, {} bytes)",
                 p.info.name,
                 p.info.version,
                 hooks.join(", "),
+                p.contract_version(),
                 p.sha256,
                 p.size
             );

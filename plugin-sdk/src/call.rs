@@ -69,6 +69,14 @@ impl Call {
             .map(|(n, v)| (n.trim(), v.trim()))
     }
 
+    /// The subject of the verified TLS client certificate the caller's
+    /// connection presented, as an RFC 4514 string (`CN=phone-100,O=Example`);
+    /// `None` over UDP and TCP and when the phone presented no certificate.
+    /// The host verified the certificate against its client-CA bundle.
+    pub fn client_cert_subject(&self) -> Option<&str> {
+        self.client_cert_subject.as_deref()
+    }
+
     /// The first passed header called `name` (case-insensitive), if any.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers()
@@ -93,9 +101,11 @@ mod tests {
             caller: crate::Caller::Anonymous,
             source_transport: crate::Transport::Udp,
             source_addr: "127.0.0.1:5060".into(),
+            client_cert_subject: None,
             caller_srtp: false,
             headers: "User-Agent: snom D785\r\nPriority: emergency".into(),
         };
+        assert_eq!(call.client_cert_subject(), None);
         assert_eq!(call.header("user-agent"), Some("snom D785"));
         assert_eq!(call.header("Priority"), Some("emergency"));
         assert_eq!(call.header("Subject"), None);

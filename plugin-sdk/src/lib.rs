@@ -12,8 +12,10 @@ pub mod export;
 /// authors normally use the re-exports at the crate root instead.
 #[allow(missing_docs, unsafe_code, clippy::all)]
 pub mod bindings {
+    // The file, not the folder: the folder's `deps/` holds older versions of
+    // this package, whose presence would suffix every module with its version.
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "../wit/policy.wit",
         world: "plugin",
         pub_export_macro: true,
         export_macro_name: "__export_plugin_world",

@@ -346,7 +346,13 @@ impl Call {
             local_addr,
             contact: dialog::contact(source.proto, local_addr),
         };
-        let plugin_call = plugin_call(&invite, &source, &offer, caller, domain);
+        let mut plugin_call = plugin_call(&invite, &source, &offer, caller, domain);
+        // The subject of the certificate the caller's TLS connection
+        // presented, verified in its handshake.
+        plugin_call.client_cert_subject = source
+            .flow
+            .and_then(|f| core.flows.client_cert_subject(f))
+            .map(|s| s.to_string());
         let mut session = [0u8; 4];
         let _ = getrandom::fill(&mut session);
         Call {
@@ -1526,6 +1532,7 @@ fn plugin_call(invite: &Request, source: &Source, offer: &Sdp, caller: types::Ca
             Proto::Tls => types::Transport::Tls,
         },
         source_addr: source.remote.to_string(),
+        client_cert_subject: None,
         caller_srtp: offers_srtp(offer),
         headers,
     }

@@ -2,8 +2,11 @@
 //! component plugin built against `wit/policy.wit`.
 //!
 //! # Structure
-//! - `bindings`: host-side types generated from the WIT (re-exported as
-//!   [`types`], [`routing`], [`security`], [`certificates`], [`provisioning`]).
+//! - `bindings`: host-side types generated from the WIT, `pbx:policy@0.2.0`
+//!   (re-exported as [`types`], [`routing`], [`security`], [`certificates`],
+//!   [`provisioning`]).
+//! - `compat`: plugins built against `pbx:policy@0.1.0` keep loading; their
+//!   values are converted at the boundary.
 //! - `state`: per-instance store data and the host functions (`log`, `config`).
 //! - `runtime`: the `Engine`, compiling a `.wasm` into a [`Plugin`], warm
 //!   instance pools, limits (deadline, memory, fuel).
@@ -16,6 +19,7 @@
 //! well-formed one in time, else the hook's fail-closed default.
 
 mod bindings;
+mod compat;
 mod policy;
 mod runtime;
 mod state;
@@ -100,7 +104,7 @@ pub enum LoadError {
     /// The component imports something the host does not provide.
     #[error("the component imports what the PBX does not provide: {0}")]
     Imports(String),
-    /// The component does not export `pbx:policy/meta@0.1.0`.
+    /// The component exports neither `pbx:policy/meta@0.2.0` nor `@0.1.0`.
     #[error("not a PBX policy plugin (wrong world): {0}")]
     WrongWorld(String),
     /// The plugin's JSON configuration file is not valid JSON.

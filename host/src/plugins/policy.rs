@@ -8,7 +8,7 @@
 //! version keeps serving.
 
 use super::bindings::types::{Call, Caller, Target, Transport, TrunkCall};
-use super::runtime::{Plugin, PluginInfo, Runtime};
+use super::runtime::{CURRENT_CONTRACT, Plugin, PluginInfo, Runtime};
 use super::{CallError, Hook, LoadError, certificates, provisioning, routing, security};
 use arc_swap::ArcSwapOption;
 use std::collections::BTreeSet;
@@ -154,10 +154,20 @@ impl Policy {
         let wasm_path = dir.join(format!("{name}.wasm"));
         let outcome = match read_plugin_files(&wasm_path, &dir.join(format!("{name}.json"))) {
             Ok(Some((wasm, config))) => match self.install(name, wasm, config).await {
-                Ok(Some(p)) => Outcome::Loaded {
-                    sha256: p.sha256.clone(),
-                    generation: p.generation,
-                },
+                Ok(Some(p)) => {
+                    if p.contract_version() != CURRENT_CONTRACT {
+                        tracing::info!(
+                            plugin = name,
+                            contract = p.contract_version(),
+                            "plugin built against an older pbx:policy: served through conversions, \
+                             it does not see the fields added since"
+                        );
+                    }
+                    Outcome::Loaded {
+                        sha256: p.sha256.clone(),
+                        generation: p.generation,
+                    }
+                }
                 Ok(None) => Outcome::Unchanged,
                 Err(e) => Outcome::Refused(e),
             },
@@ -402,6 +412,7 @@ async fn self_test(plugin: &Plugin, hook: Hook) -> Result<(), CallError> {
         caller: Caller::Extension("100".into()),
         source_transport: Transport::Tls,
         source_addr: "127.0.0.1:5061".into(),
+        client_cert_subject: Some("CN=self-test,O=pbx".into()),
         caller_srtp: true,
         headers: String::new(),
     };

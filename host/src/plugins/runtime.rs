@@ -8,6 +8,7 @@
 //! growth and cross-call state.
 
 use super::bindings::{self, certificates, meta, provisioning, routing, security, trunk_exceptions};
+use super::compat;
 use super::state::{LOG_LINES_PER_CALL, State};
 use super::{CallError, Hook, LoadError};
 use std::collections::HashMap;
@@ -16,6 +17,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use wasmtime::component::{Component, HasSelf, Instance, InstancePre, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimitsBuilder, Trap};
+
+/// The version of `pbx:policy` in `wit/policy.wit`, which plugins built
+/// with the SDK export.
+pub const CURRENT_CONTRACT: &str = "0.2.0";
 
 /// How often the epoch advances. Deadlines are counted in these ticks.
 const TICK: Duration = Duration::from_millis(1);
@@ -96,6 +101,11 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
         bindings::Plugin::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
             .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        // The host functions of the previous contract, for plugins built
+        // against `pbx:policy@0.1.0` (0.x versions do not semver-match, so
+        // both are linked side by side).
+        compat::v0_1::Plugin::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
+            .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
 
         spawn_ticker(&engine);
         Ok(Arc::new(Runtime {
@@ -146,14 +156,21 @@ impl Runtime {
             .linker
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Imports(format!("{e:#}")))?;
-        let meta = meta::GuestIndices::new(&pre).map_err(|e| LoadError::WrongWorld(format!("{e:#}")))?;
-        let exports = Exports {
-            meta,
-            routing: routing::GuestIndices::new(&pre).ok(),
-            security: security::GuestIndices::new(&pre).ok(),
-            trunk_exceptions: trunk_exceptions::GuestIndices::new(&pre).ok(),
-            certificates: certificates::GuestIndices::new(&pre).ok(),
-            provisioning: provisioning::GuestIndices::new(&pre).ok(),
+        // The contract version is the one whose `meta` the component
+        // exports: the current one first, then `0.1.0`.
+        let exports = match meta::GuestIndices::new(&pre) {
+            Ok(meta) => Exports::Current(CurrentExports {
+                meta,
+                routing: routing::GuestIndices::new(&pre).ok(),
+                security: security::GuestIndices::new(&pre).ok(),
+                trunk_exceptions: trunk_exceptions::GuestIndices::new(&pre).ok(),
+                certificates: certificates::GuestIndices::new(&pre).ok(),
+                provisioning: provisioning::GuestIndices::new(&pre).ok(),
+            }),
+            Err(e) => match compat::Exports::of(&pre) {
+                Some(old) => Exports::V0_1(old),
+                None => return Err(LoadError::WrongWorld(format!("{e:#}"))),
+            },
         };
         Ok(Plugin {
             name: Arc::from(name),
@@ -188,8 +205,17 @@ fn spawn_ticker(engine: &Engine) {
     }
 }
 
-/// Which hook interfaces a component exports.
-struct Exports {
+/// Which hook interfaces a component exports, and against which version of
+/// the contract it was built.
+enum Exports {
+    /// `pbx:policy@0.2.0`.
+    Current(CurrentExports),
+    /// `pbx:policy@0.1.0`: values are converted at the boundary.
+    V0_1(compat::Exports),
+}
+
+/// The `pbx:policy@0.2.0` hook interfaces a component exports.
+struct CurrentExports {
     meta: meta::GuestIndices,
     routing: Option<routing::GuestIndices>,
     security: Option<security::GuestIndices>,
@@ -260,17 +286,19 @@ struct Guests {
     trunk_exceptions: Option<trunk_exceptions::Guest>,
     certificates: Option<certificates::Guest>,
     provisioning: Option<provisioning::Guest>,
+    /// The same for a `0.1.0` plugin.
+    v0_1: compat::Guests,
 }
 
 /// The `$field` export of a warm instance, from its cache or looked up once.
 macro_rules! guest {
-    ($warm:expr, $field:ident, $idx:expr) => {{
+    ($warm:expr, $($field:ident).+, $idx:expr) => {{
         let warm: &mut Warm = $warm;
-        match &warm.guests.$field {
+        match &warm.guests.$($field).+ {
             Some(g) => g.clone(),
             None => {
                 let g = $idx.load(&mut warm.store, &warm.instance)?;
-                warm.guests.$field = Some(g.clone());
+                warm.guests.$($field).+ = Some(g.clone());
                 g
             }
         }
@@ -280,21 +308,48 @@ macro_rules! guest {
 impl Plugin {
     /// Does the component export this hook's interface?
     pub fn exports_hook(&self, hook: Hook) -> bool {
-        match hook {
-            Hook::Routing => self.exports.routing.is_some(),
-            Hook::Security => self.exports.security.is_some(),
-            Hook::TrunkExceptions => self.exports.trunk_exceptions.is_some(),
-            Hook::Certificates => self.exports.certificates.is_some(),
-            Hook::Provisioning => self.exports.provisioning.is_some(),
+        match &self.exports {
+            Exports::Current(e) => match hook {
+                Hook::Routing => e.routing.is_some(),
+                Hook::Security => e.security.is_some(),
+                Hook::TrunkExceptions => e.trunk_exceptions.is_some(),
+                Hook::Certificates => e.certificates.is_some(),
+                Hook::Provisioning => e.provisioning.is_some(),
+            },
+            Exports::V0_1(e) => match hook {
+                Hook::Routing => e.routing.is_some(),
+                Hook::Security => e.security.is_some(),
+                Hook::TrunkExceptions => e.trunk_exceptions.is_some(),
+                Hook::Certificates => e.certificates.is_some(),
+                Hook::Provisioning => e.provisioning.is_some(),
+            },
+        }
+    }
+
+    /// The version of the `pbx:policy` contract the plugin was built
+    /// against (`0.2.0`, or `0.1.0` for an older plugin).
+    pub fn contract_version(&self) -> &'static str {
+        match self.exports {
+            Exports::Current(_) => CURRENT_CONTRACT,
+            Exports::V0_1(_) => "0.1.0",
         }
     }
 
     /// Ask the plugin what it is; fills [`Plugin::info`].
     pub(crate) async fn describe(&mut self) -> Result<(), CallError> {
-        let idx = self.exports.meta.clone();
-        let info = self
-            .invoke(async |w| guest!(w, meta, idx).call_info(&mut w.store).await)
-            .await?;
+        let info = match &self.exports {
+            Exports::Current(e) => {
+                let idx = e.meta.clone();
+                self.invoke(async |w| guest!(w, meta, idx).call_info(&mut w.store).await)
+                    .await?
+            }
+            Exports::V0_1(e) => {
+                let idx = e.meta.clone();
+                self.invoke(async |w| guest!(w, v0_1.meta, idx).call_info(&mut w.store).await)
+                    .await
+                    .map(compat::info)?
+            }
+        };
         if info.name.len() > 128 || info.version.len() > 64 {
             return Err(CallError::Malformed("meta.info: name or version too long".into()));
         }
@@ -307,13 +362,21 @@ impl Plugin {
     }
 
     pub(crate) async fn route(&self, call: &bindings::types::Call) -> Result<routing::Decision, CallError> {
-        let idx = self
-            .exports
-            .routing
-            .as_ref()
-            .ok_or(CallError::NotExported(Hook::Routing))?;
-        self.invoke(async |w| guest!(w, routing, idx).call_route(&mut w.store, call).await)
-            .await
+        let missing = CallError::NotExported(Hook::Routing);
+        match &self.exports {
+            Exports::Current(e) => {
+                let idx = e.routing.as_ref().ok_or(missing)?;
+                self.invoke(async |w| guest!(w, routing, idx).call_route(&mut w.store, call).await)
+                    .await
+            }
+            Exports::V0_1(e) => {
+                let idx = e.routing.as_ref().ok_or(missing)?;
+                let call = compat::call(call);
+                self.invoke(async |w| guest!(w, v0_1.routing, idx).call_route(&mut w.store, &call).await)
+                    .await
+                    .map(compat::route)
+            }
+        }
     }
 
     pub(crate) async fn check(
@@ -321,47 +384,92 @@ impl Plugin {
         call: &bindings::types::Call,
         leg: &security::Leg,
     ) -> Result<security::Verdict, CallError> {
-        let idx = self
-            .exports
-            .security
-            .as_ref()
-            .ok_or(CallError::NotExported(Hook::Security))?;
-        self.invoke(async |w| guest!(w, security, idx).call_check(&mut w.store, call, leg).await)
-            .await
+        let missing = CallError::NotExported(Hook::Security);
+        match &self.exports {
+            Exports::Current(e) => {
+                let idx = e.security.as_ref().ok_or(missing)?;
+                self.invoke(async |w| guest!(w, security, idx).call_check(&mut w.store, call, leg).await)
+                    .await
+            }
+            Exports::V0_1(e) => {
+                let idx = e.security.as_ref().ok_or(missing)?;
+                let (call, leg) = (compat::call(call), compat::leg(leg));
+                self.invoke(async |w| {
+                    guest!(w, v0_1.security, idx)
+                        .call_check(&mut w.store, &call, &leg)
+                        .await
+                })
+                .await
+                .map(compat::verdict)
+            }
+        }
     }
 
     pub(crate) async fn is_exempt(&self, trunk: &str) -> Result<bool, CallError> {
-        let idx = self
-            .exports
-            .trunk_exceptions
-            .as_ref()
-            .ok_or(CallError::NotExported(Hook::TrunkExceptions))?;
-        self.invoke(async |w| {
-            guest!(w, trunk_exceptions, idx)
-                .call_is_exempt(&mut w.store, trunk)
+        let missing = CallError::NotExported(Hook::TrunkExceptions);
+        match &self.exports {
+            Exports::Current(e) => {
+                let idx = e.trunk_exceptions.as_ref().ok_or(missing)?;
+                self.invoke(async |w| {
+                    guest!(w, trunk_exceptions, idx)
+                        .call_is_exempt(&mut w.store, trunk)
+                        .await
+                })
                 .await
-        })
-        .await
+            }
+            Exports::V0_1(e) => {
+                let idx = e.trunk_exceptions.as_ref().ok_or(missing)?;
+                self.invoke(async |w| {
+                    guest!(w, v0_1.trunk_exceptions, idx)
+                        .call_is_exempt(&mut w.store, trunk)
+                        .await
+                })
+                .await
+            }
+        }
     }
 
     pub(crate) async fn select(&self, hello: &certificates::Hello) -> Result<Option<String>, CallError> {
-        let idx = self
-            .exports
-            .certificates
-            .as_ref()
-            .ok_or(CallError::NotExported(Hook::Certificates))?;
-        self.invoke(async |w| guest!(w, certificates, idx).call_select(&mut w.store, hello).await)
-            .await
+        let missing = CallError::NotExported(Hook::Certificates);
+        match &self.exports {
+            Exports::Current(e) => {
+                let idx = e.certificates.as_ref().ok_or(missing)?;
+                self.invoke(async |w| guest!(w, certificates, idx).call_select(&mut w.store, hello).await)
+                    .await
+            }
+            Exports::V0_1(e) => {
+                let idx = e.certificates.as_ref().ok_or(missing)?;
+                let hello = compat::hello(hello);
+                self.invoke(async |w| {
+                    guest!(w, v0_1.certificates, idx)
+                        .call_select(&mut w.store, &hello)
+                        .await
+                })
+                .await
+            }
+        }
     }
 
     pub(crate) async fn password(&self, request: &provisioning::Request) -> Result<provisioning::Decision, CallError> {
-        let idx = self
-            .exports
-            .provisioning
-            .as_ref()
-            .ok_or(CallError::NotExported(Hook::Provisioning))?;
-        self.invoke(async |w| guest!(w, provisioning, idx).call_password(&mut w.store, request).await)
-            .await
+        let missing = CallError::NotExported(Hook::Provisioning);
+        match &self.exports {
+            Exports::Current(e) => {
+                let idx = e.provisioning.as_ref().ok_or(missing)?;
+                self.invoke(async |w| guest!(w, provisioning, idx).call_password(&mut w.store, request).await)
+                    .await
+            }
+            Exports::V0_1(e) => {
+                let idx = e.provisioning.as_ref().ok_or(missing)?;
+                let request = compat::request(request);
+                self.invoke(async |w| {
+                    guest!(w, v0_1.provisioning, idx)
+                        .call_password(&mut w.store, &request)
+                        .await
+                })
+                .await
+                .map(compat::password)
+            }
+        }
     }
 
     /// Run `f` on a warm instance under the call limits. The instance goes

@@ -101,6 +101,9 @@ impl Default for TransportConfig {
 struct FlowHandle {
     tx: mpsc::Sender<Vec<u8>>,
     remote: SocketAddr,
+    /// The subject (RFC 4514) of the verified client certificate the peer
+    /// presented in the TLS handshake, if any.
+    client_cert_subject: Option<Arc<str>>,
 }
 
 /// The open stream connections, to send on a flow by its id.
@@ -142,13 +145,28 @@ impl Flows {
             .map(|h| h.remote)
     }
 
-    fn open(&self, remote: SocketAddr) -> (FlowId, mpsc::Receiver<Vec<u8>>) {
-        let id = FlowId(self.next.fetch_add(1, Ordering::Relaxed) + 1);
-        let (tx, rx) = mpsc::channel(256);
+    /// The subject (RFC 4514) of the verified TLS client certificate the
+    /// peer of `flow` presented; `None` for TCP, for a TLS peer that
+    /// presented none, and for a closed flow.
+    pub fn client_cert_subject(&self, flow: FlowId) -> Option<Arc<str>> {
         self.open
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(id, FlowHandle { tx, remote });
+            .get(&flow)
+            .and_then(|h| h.client_cert_subject.clone())
+    }
+
+    fn open(&self, remote: SocketAddr, client_cert_subject: Option<Arc<str>>) -> (FlowId, mpsc::Receiver<Vec<u8>>) {
+        let id = FlowId(self.next.fetch_add(1, Ordering::Relaxed) + 1);
+        let (tx, rx) = mpsc::channel(256);
+        self.open.lock().unwrap_or_else(|p| p.into_inner()).insert(
+            id,
+            FlowHandle {
+                tx,
+                remote,
+                client_cert_subject,
+            },
+        );
         (id, rx)
     }
 
@@ -238,10 +256,13 @@ pub async fn serve_stream(
         tokio::spawn(async move {
             let _permit = permit;
             match tls {
-                None => connection(tcp, flow_source(&core, Proto::Tcp, remote, local), core, false).await,
+                None => connection(tcp, flow_source(&core, Proto::Tcp, remote, local, None), core, false).await,
                 Some(acceptor) => match acceptor.accept(tcp).await {
                     Ok(accepted) => {
-                        let flow = flow_source(&core, Proto::Tls, remote, local);
+                        if let Some(subject) = &accepted.client_cert_subject {
+                            tracing::debug!(%remote, subject = &**subject, "TLS client certificate verified");
+                        }
+                        let flow = flow_source(&core, Proto::Tls, remote, local, accepted.client_cert_subject);
                         connection(accepted.stream, flow, core, false).await;
                     }
                     Err(e) => {
@@ -288,14 +309,14 @@ pub async fn connect(core: &Arc<Core>, remote: SocketAddr, tls: Option<&TlsClien
         let local = tcp.local_addr().map_err(|e| ConnectError::Io(e.to_string()))?;
         Ok(match tls {
             None => {
-                let flow = flow_source(core, Proto::Tcp, remote, local);
+                let flow = flow_source(core, Proto::Tcp, remote, local, None);
                 let source = flow.0;
                 tokio::spawn(connection(tcp, flow, core.clone(), true));
                 source
             }
             Some(client) => {
                 let stream = client.connect(tcp).await?;
-                let flow = flow_source(core, Proto::Tls, remote, local);
+                let flow = flow_source(core, Proto::Tls, remote, local, None);
                 let source = flow.0;
                 tokio::spawn(connection(stream, flow, core.clone(), true));
                 source
@@ -312,8 +333,14 @@ pub async fn connect(core: &Arc<Core>, remote: SocketAddr, tls: Option<&TlsClien
 }
 
 /// A new flow for a connection, and the queue of what is sent on it.
-fn flow_source(core: &Core, proto: Proto, remote: SocketAddr, local: SocketAddr) -> (Source, mpsc::Receiver<Vec<u8>>) {
-    let (flow, outbound) = core.flows.open(remote);
+fn flow_source(
+    core: &Core,
+    proto: Proto,
+    remote: SocketAddr,
+    local: SocketAddr,
+    client_cert_subject: Option<Arc<str>>,
+) -> (Source, mpsc::Receiver<Vec<u8>>) {
+    let (flow, outbound) = core.flows.open(remote, client_cert_subject);
     let source = Source {
         proto,
         remote,

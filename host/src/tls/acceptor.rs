@@ -4,13 +4,20 @@
 //! so the ClientHello is read first (`LazyConfigAcceptor`), the policy is
 //! asked, and the handshake then continues with the chosen domain's
 //! `ServerConfig` (built once per domain and cached).
+//!
+//! With a client-CA bundle ([`TlsAcceptor::with_client_ca`]) the server asks
+//! for a client certificate but does not require one: a phone without one
+//! connects as before, a presented certificate must verify against the
+//! bundle or the handshake fails, and the verified leaf's subject travels
+//! with the connection ([`Accepted::client_cert_subject`]).
 
-use super::CertStore;
+use super::{CertError, CertStore};
 use crate::plugins::Policy;
 use crate::plugins::certificates::Hello;
 use crate::plugins::types::Transport;
 use arc_swap::ArcSwap;
-use rustls::server::{Acceptor, ResolvesServerCert, ServerConfig};
+use rustls::server::danger::ClientCertVerifier;
+use rustls::server::{Acceptor, ResolvesServerCert, ServerConfig, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -30,6 +37,9 @@ pub struct Accepted<S> {
     pub server_name: Option<String>,
     /// The domain whose certificate was presented.
     pub domain: String,
+    /// The subject (RFC 4514) of the client certificate the peer presented,
+    /// verified against the client-CA bundle; `None` when it presented none.
+    pub client_cert_subject: Option<Arc<str>>,
 }
 
 /// A domain's certificate and the `ServerConfig` built for it.
@@ -40,6 +50,8 @@ pub struct TlsAcceptor {
     listener: String,
     certs: Arc<ArcSwap<CertStore>>,
     policy: Arc<Policy>,
+    /// Verifies an optional client certificate; `None`: none is asked for.
+    client_verifier: Option<Arc<dyn ClientCertVerifier>>,
     /// One `ServerConfig` per domain, rebuilt when its certificate changes.
     configs: Mutex<HashMap<String, DomainConfig>>,
 }
@@ -51,8 +63,27 @@ impl TlsAcceptor {
             listener: listener.into(),
             certs,
             policy,
+            client_verifier: None,
             configs: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Ask clients for a certificate, without requiring one, and verify a
+    /// presented one against the CA certificates of the PEM file `ca`. A
+    /// certificate that does not verify fails the handshake.
+    pub fn with_client_ca(mut self, ca: &std::path::Path) -> Result<Self, CertError> {
+        let roots = super::load_ca(ca)?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+            .allow_unauthenticated()
+            .build()
+            .map_err(|e| CertError::Pem {
+                path: ca.into(),
+                what: format!("not usable to verify client certificates: {e}"),
+            })?;
+        self.client_verifier = Some(verifier);
+        self.configs.get_mut().unwrap_or_else(|p| p.into_inner()).clear();
+        Ok(self)
     }
 
     /// Run the handshake on `io`, choosing the certificate by SNI through
@@ -75,10 +106,19 @@ impl TlsAcceptor {
             let (domain, key) = store.get(chosen.as_deref());
             let config = self.config_for(&domain, key);
             let stream = start.into_stream(config).await?;
+            // rustls returns peer certificates only once they verified.
+            let client_cert_subject = stream
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .and_then(|leaf| super::subject_rfc4514(leaf))
+                .map(Arc::from);
             Ok(Accepted {
                 stream,
                 server_name,
                 domain,
+                client_cert_subject,
             })
         };
         tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake)
@@ -93,7 +133,7 @@ impl TlsAcceptor {
         {
             return c.clone();
         }
-        let config = Arc::new(server_config(key.clone()));
+        let config = Arc::new(server_config(key.clone(), self.client_verifier.clone()));
         configs.insert(domain.to_string(), (key, config.clone()));
         config
     }
@@ -109,15 +149,19 @@ impl ResolvesServerCert for Fixed {
     }
 }
 
-/// TLS 1.2 and 1.3 (many phones still speak only 1.2), ring provider, no
-/// client certificate required (phones use self-signed ones, if any).
-fn server_config(key: Arc<CertifiedKey>) -> ServerConfig {
+/// TLS 1.2 and 1.3 (many phones still speak only 1.2), ring provider; a
+/// client certificate asked for but never required (`client_verifier`
+/// allows unauthenticated clients), or not asked for at all.
+fn server_config(key: Arc<CertifiedKey>, client_verifier: Option<Arc<dyn ClientCertVerifier>>) -> ServerConfig {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = ServerConfig::builder_with_provider(provider)
+    let builder = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .expect("ring supports TLS 1.2 and 1.3")
-        .with_no_client_auth()
-        .with_cert_resolver(Arc::new(Fixed(key)));
+        .expect("ring supports TLS 1.2 and 1.3");
+    let builder = match client_verifier {
+        Some(v) => builder.with_client_cert_verifier(v),
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder.with_cert_resolver(Arc::new(Fixed(key)));
     config.alpn_protocols.clear();
     config
 }

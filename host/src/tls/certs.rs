@@ -9,7 +9,10 @@
 //! ```
 //! The default certificate is the default domain's.
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    SanType,
+};
 use rustls::crypto::ring::sign::any_supported_type;
 use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject;
@@ -173,6 +176,52 @@ fn load_certified_key(cert: &Path, key: &Path) -> Result<CertifiedKey, CertError
 /// certificate for `domain` into `dir/<domain>/`.
 pub fn issue_dev_cert(dir: &Path, domain: &str) -> Result<(), CertError> {
     let gen_err = |e: rcgen::Error| CertError::Generate(e.to_string());
+    let issuer = dev_ca(dir)?;
+
+    let mut sans = vec![domain.to_string(), "localhost".to_string()];
+    sans.dedup();
+    let mut leaf = CertificateParams::new(sans).map_err(gen_err)?;
+    leaf.distinguished_name.push(DnType::CommonName, domain);
+    for ip in ["127.0.0.1", "::1"] {
+        if let Ok(addr) = ip.parse() {
+            leaf.subject_alt_names.push(SanType::IpAddress(addr));
+        }
+    }
+    let leaf_key = KeyPair::generate().map_err(gen_err)?;
+    let cert = leaf.signed_by(&leaf_key, &issuer).map_err(gen_err)?;
+    let out = dir.join(domain);
+    write_private(&out.join("key.pem"), leaf_key.serialize_pem().as_bytes())?;
+    write(&out.join("cert.pem"), cert.pem().as_bytes())?;
+    Ok(())
+}
+
+/// Issue a TLS client certificate for a phone from the development CA of
+/// `dir` (created if missing), with the subject `CN=<common_name>` plus
+/// `O=<organization>` if given. Returns the certificate and its private key
+/// as PEM; nothing is written but the CA.
+pub fn issue_dev_client_cert(
+    dir: &Path,
+    common_name: &str,
+    organization: Option<&str>,
+) -> Result<(String, String), CertError> {
+    let gen_err = |e: rcgen::Error| CertError::Generate(e.to_string());
+    let issuer = dev_ca(dir)?;
+    let mut leaf = CertificateParams::new(Vec::<String>::new()).map_err(gen_err)?;
+    leaf.distinguished_name = rcgen::DistinguishedName::new();
+    if let Some(o) = organization {
+        leaf.distinguished_name.push(DnType::OrganizationName, o);
+    }
+    leaf.distinguished_name.push(DnType::CommonName, common_name);
+    leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let key = KeyPair::generate().map_err(gen_err)?;
+    let cert = leaf.signed_by(&key, &issuer).map_err(gen_err)?;
+    Ok((cert.pem(), key.serialize_pem()))
+}
+
+/// The development CA of `dir/ca/`, created on first use.
+fn dev_ca(dir: &Path) -> Result<Issuer<'static, KeyPair>, CertError> {
+    let gen_err = |e: rcgen::Error| CertError::Generate(e.to_string());
     let ca_key_path = dir.join(DEV_CA_KEY);
     let ca_params = {
         let mut p = CertificateParams::new(Vec::<String>::new()).map_err(gen_err)?;
@@ -198,23 +247,7 @@ pub fn issue_dev_cert(dir: &Path, domain: &str) -> Result<(), CertError> {
         write(&dir.join(DEV_CA_FILE), cert.pem().as_bytes())?;
         key
     };
-    let issuer = Issuer::new(ca_params, ca_key);
-
-    let mut sans = vec![domain.to_string(), "localhost".to_string()];
-    sans.dedup();
-    let mut leaf = CertificateParams::new(sans).map_err(gen_err)?;
-    leaf.distinguished_name.push(DnType::CommonName, domain);
-    for ip in ["127.0.0.1", "::1"] {
-        if let Ok(addr) = ip.parse() {
-            leaf.subject_alt_names.push(SanType::IpAddress(addr));
-        }
-    }
-    let leaf_key = KeyPair::generate().map_err(gen_err)?;
-    let cert = leaf.signed_by(&leaf_key, &issuer).map_err(gen_err)?;
-    let out = dir.join(domain);
-    write_private(&out.join("key.pem"), leaf_key.serialize_pem().as_bytes())?;
-    write(&out.join("cert.pem"), cert.pem().as_bytes())?;
-    Ok(())
+    Ok(Issuer::new(ca_params, ca_key))
 }
 
 fn read(path: &Path) -> Result<String, CertError> {

@@ -150,6 +150,7 @@ mod tests {
             caller,
             source_transport: Transport::Tls,
             source_addr: "127.0.0.1:5555".into(),
+            client_cert_subject: None,
             caller_srtp: true,
             headers: String::new(),
         }

@@ -79,6 +79,7 @@ mod tests {
             caller: Caller::Extension("100".into()),
             source_transport: Transport::Tls,
             source_addr: "[::1]:5061".into(),
+            client_cert_subject: None,
             caller_srtp: true,
             headers: String::new(),
         }

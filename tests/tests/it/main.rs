@@ -6,4 +6,5 @@ mod plugin_limits;
 mod plugin_reload;
 mod sip_register;
 mod support;
+mod tls_client_cert;
 mod tls_sni;

@@ -197,3 +197,30 @@ async fn provisioning_password_policies_never_once_always() {
     let status = policy.status();
     assert!(status.iter().all(|h| h.failures == 0), "{status:?}");
 }
+
+#[tokio::test]
+async fn the_bundle_is_built_against_policy_0_2_0_and_a_0_1_0_plugin_still_serves() {
+    let policy = loaded().await;
+    for hook in Hook::ALL {
+        assert_eq!(policy.current(hook).unwrap().contract_version(), "0.2.0", "{hook}");
+    }
+    let legacy = crate::support::policy();
+    legacy
+        .install("routing", pbx_tests::guest_wasm("guest-legacy"), "{}".to_string())
+        .await
+        .expect("a 0.1.0 plugin loads");
+    assert_eq!(legacy.current(Hook::Routing).unwrap().contract_version(), "0.1.0");
+    // The new field is dropped on the way; the rest of the call arrives.
+    let mut c = call("sips:200@example.com");
+    c.client_cert_subject = Some("CN=phone-100,O=Example".into());
+    assert_eq!(legacy.route(&c).await, Route::Target(Target::Extension("200".into())));
+    let refused = legacy.route(&call("sips:legacy@example.com")).await;
+    assert_eq!(
+        refused,
+        Route::Reject(pbx::plugins::types::Reject {
+            code: 403,
+            reason: "legacy plugin saw sips:legacy@example.com over tls".into(),
+        })
+    );
+    assert_eq!(legacy.status()[0].failures, 0);
+}

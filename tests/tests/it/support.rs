@@ -43,6 +43,7 @@ pub fn call(ruri: &str) -> Call {
         caller: Caller::Extension("100".into()),
         source_transport: Transport::Tls,
         source_addr: "127.0.0.1:40000".into(),
+        client_cert_subject: None,
         caller_srtp: true,
         headers: String::new(),
     }

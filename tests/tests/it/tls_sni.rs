@@ -1,17 +1,22 @@
-//! One certificate per domain, chosen by SNI through the certificates hook.
+//! One certificate per domain, chosen by SNI through the certificates hook,
+//! with a client certificate asked for (never required) as on the SIP
+//! listeners.
 
 use crate::support::{bundled, policy};
 use arc_swap::ArcSwap;
 use pbx::plugins::Hook;
 use pbx::tls::{CertStore, TlsAcceptor, issue_dev_cert};
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls_pki_types::pem::PemObject;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 /// Start a TLS listener for domains `pbx.test` (default), `a.example` and
-/// `b.example`; returns its address and the certificates folder.
+/// `b.example`, verifying client certificates against the development CA;
+/// returns its address and the certificates folder. It answers each
+/// connection with the domain it chose, then the client certificate's
+/// subject if one was presented.
 async fn listener() -> (std::net::SocketAddr, tempfile::TempDir) {
     let dir = pbx_tests::tempdir();
     for d in ["a.example", "b.example"] {
@@ -23,11 +28,11 @@ async fn listener() -> (std::net::SocketAddr, tempfile::TempDir) {
         .install("certificates", bundled(Hook::Certificates), "{}".into())
         .await
         .unwrap();
-    let acceptor = Arc::new(TlsAcceptor::new(
-        "sip-tls",
-        Arc::new(ArcSwap::from_pointee(store)),
-        policy,
-    ));
+    let acceptor = Arc::new(
+        TlsAcceptor::new("sip-tls", Arc::new(ArcSwap::from_pointee(store)), policy)
+            .with_client_ca(&dir.path().join(pbx::tls::DEV_CA_FILE))
+            .unwrap(),
+    );
     let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = tcp.local_addr().unwrap();
     tokio::spawn(async move {
@@ -36,7 +41,11 @@ async fn listener() -> (std::net::SocketAddr, tempfile::TempDir) {
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
                 if let Ok(mut tls) = acceptor.accept(io).await {
-                    let _ = tls.stream.write_all(tls.domain.as_bytes()).await;
+                    let mut answer = tls.domain.clone();
+                    if let Some(subject) = &tls.client_cert_subject {
+                        answer = format!("{answer} {subject}");
+                    }
+                    let _ = tls.stream.write_all(answer.as_bytes()).await;
                     let _ = tls.stream.shutdown().await;
                 }
             });
@@ -52,6 +61,17 @@ async fn connect(
     certs: &std::path::Path,
     name: ServerName<'static>,
 ) -> (CertificateDer<'static>, String) {
+    connect_as(addr, certs, name, None).await
+}
+
+/// [`connect`], presenting the client certificate `identity` (PEM
+/// certificate and key) if given.
+async fn connect_as(
+    addr: std::net::SocketAddr,
+    certs: &std::path::Path,
+    name: ServerName<'static>,
+    identity: Option<(String, String)>,
+) -> (CertificateDer<'static>, String) {
     let mut roots = rustls::RootCertStore::empty();
     roots
         .add(CertificateDer::from_pem_file(certs.join(pbx::tls::DEV_CA_FILE)).unwrap())
@@ -59,8 +79,16 @@ async fn connect(
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
         .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .with_root_certificates(roots);
+    let config = match identity {
+        Some((cert, key)) => config
+            .with_client_auth_cert(
+                vec![CertificateDer::from_pem_slice(cert.as_bytes()).unwrap()],
+                PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap(),
+            )
+            .unwrap(),
+        None => config.with_no_client_auth(),
+    };
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let tcp = TcpStream::connect(addr).await.unwrap();
     let mut tls = connector
@@ -115,4 +143,19 @@ async fn tls_garbage_closes_only_that_connection() {
     // The listener still serves others.
     let (_, chosen) = connect(addr, dir.path(), ServerName::try_from("a.example").unwrap()).await;
     assert_eq!(chosen, "a.example");
+}
+
+#[tokio::test]
+async fn sni_selection_still_works_when_the_client_presents_a_certificate() {
+    let (addr, dir) = listener().await;
+    let phone = pbx::tls::issue_dev_client_cert(dir.path(), "phone-7", Some("Example")).unwrap();
+    let (leaf, answer) = connect_as(
+        addr,
+        dir.path(),
+        ServerName::try_from("b.example").unwrap(),
+        Some(phone),
+    )
+    .await;
+    assert_eq!(answer, "b.example CN=phone-7,O=Example");
+    assert_eq!(leaf, cert_of(dir.path(), "b.example"));
 }

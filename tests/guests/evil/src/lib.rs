@@ -3,7 +3,10 @@
 //! self-test at load) misbehave in the given way; otherwise it answers
 //! normally (`extension(<answer>)`, default `"evil"`), except for calls
 //! whose dialled number names a misbehaviour (`trap`, `loop`, `hog`,
-//! `nonsense`, `stack`).
+//! `nonsense`, `stack`). Dialling `whoami` is refused with a reason naming
+//! the caller's TLS client certificate subject (`client certificate:
+//! CN=...` or `client certificate: none`), so tests can see what the
+//! plugin was given.
 
 use pbx_plugin_sdk::{Call, Hook, Plugin, Reject, Route, Target, export};
 use serde::Deserialize;
@@ -57,6 +60,10 @@ impl Plugin for Evil {
         }
         if let Some(r) = call.dialled().and_then(misbehave) {
             return r;
+        }
+        if call.dialled() == Some("whoami") {
+            let subject = call.client_cert_subject().unwrap_or("none");
+            return Route::Reject(Reject::new(403, format!("client certificate: {subject}")));
         }
         let answer = self.answer.clone().unwrap_or_else(|| "evil".into());
         Route::Target(Target::Extension(answer))
