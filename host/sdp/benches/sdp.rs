@@ -19,8 +19,16 @@ fn keygen(suite: Suite) -> Result<KeyMaterial, KeyGenError> {
     KeyMaterial::from_concatenated(suite, &bytes[..suite.key_len() + suite.salt_len()]).map_err(|_| KeyGenError)
 }
 
-/// Runs `f` in batches and prints the median ns per call.
+/// Runs `f` in batches and prints the median ns per call; skipped unless
+/// its name contains the command-line filter, if any
+/// (`cargo bench -p pbx-sdp -- parse`).
 fn bench(name: &str, mut f: impl FnMut()) {
+    // Cargo passes `--bench` to harness-less benches; ignore flags.
+    if let Some(filter) = std::env::args().skip(1).find(|a| !a.starts_with("--"))
+        && !name.contains(&filter)
+    {
+        return;
+    }
     let iters = 20_000u32;
     for _ in 0..iters / 10 {
         f();

@@ -4,6 +4,7 @@
 //! They parse from an attribute value and print back to one, so a B2BUA
 //! can read them from an offer and write them into an answer.
 
+use crate::parse::split_once_byte;
 use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
@@ -109,7 +110,7 @@ impl FromStr for RtpMap {
     type Err = AttrError;
 
     fn from_str(v: &str) -> Result<RtpMap, AttrError> {
-        let (pt, rest) = v.split_once(' ').ok_or(AttrError)?;
+        let (pt, rest) = split_once_byte(v, b' ').ok_or(AttrError)?;
         let payload_type = parse_pt(pt)?;
         let mut parts = rest.trim().split('/');
         let encoding = parts.next().filter(|e| is_token(e)).ok_or(AttrError)?;
@@ -162,7 +163,7 @@ impl Fmtp {
             .split(';')
             .map(str::trim)
             .filter(|p| !p.is_empty())
-            .map(|p| match p.split_once('=') {
+            .map(|p| match split_once_byte(p, b'=') {
                 Some((k, v)) => (k.trim(), v.trim()),
                 None => (p, ""),
             })
@@ -173,7 +174,7 @@ impl FromStr for Fmtp {
     type Err = AttrError;
 
     fn from_str(v: &str) -> Result<Fmtp, AttrError> {
-        let (format, params) = v.split_once(' ').ok_or(AttrError)?;
+        let (format, params) = split_once_byte(v, b' ').ok_or(AttrError)?;
         if !is_token(format) {
             return Err(AttrError);
         }
@@ -260,7 +261,7 @@ pub(crate) fn parse_pt(s: &str) -> Result<u8, AttrError> {
 /// fraction (RFC 8866 allows `a=ptime:20.0`), rounded down; 1..=10000.
 pub(crate) fn parse_ms(v: &str) -> Option<u32> {
     let v = v.trim();
-    let int = match v.split_once('.') {
+    let int = match split_once_byte(v, b'.') {
         Some((i, frac)) if frac.bytes().all(|b| b.is_ascii_digit()) => i,
         Some(_) => return None,
         None => v,

@@ -19,6 +19,7 @@
 //! The suite table ([`Suite`]) and the key container
 //! ([`pbx_srtp::MasterKey`]) are shared with `pbx-srtp`.
 
+use crate::parse::split_once_byte;
 use std::fmt;
 use std::str::FromStr;
 
@@ -225,11 +226,11 @@ impl KeyParam {
 
     /// Parses one key parameter for `suite`.
     pub fn parse(suite: Suite, s: &str) -> Result<KeyParam, CryptoError> {
-        let (method, info) = s.split_once(':').ok_or(CryptoError::UnsupportedKeyMethod)?;
+        let (method, info) = split_once_byte(s, b':').ok_or(CryptoError::UnsupportedKeyMethod)?;
         if !method.eq_ignore_ascii_case("inline") {
             return Err(CryptoError::UnsupportedKeyMethod);
         }
-        let (b64, suffix) = match info.find('|') {
+        let (b64, suffix) = match info.bytes().position(|c| c == b'|') {
             Some(i) => info.split_at(i),
             None => (info, ""),
         };
@@ -238,7 +239,7 @@ impl KeyParam {
         let mut mki = None;
         // `suffix` is empty or starts with '|'; skip the first (empty) piece.
         for part in suffix.split('|').skip(1) {
-            if let Some((v, l)) = part.split_once(':') {
+            if let Some((v, l)) = split_once_byte(part, b':') {
                 if mki.is_some() {
                     return Err(CryptoError::InvalidMki);
                 }

@@ -39,7 +39,10 @@ pub(crate) fn parse(text: &str, limits: &Limits) -> Result<Sdp, ParseError> {
                 max: limits.max_line_len,
             });
         }
-        if l.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+        // No early exit: without a branch per byte the check vectorises.
+        if l.bytes()
+            .fold(false, |bad, b| bad | ((b < 0x20) & (b != b'\t')) | (b == 0x7f))
+        {
             return Err(ParseError::ControlChar { line });
         }
         if l.is_empty() {
@@ -203,6 +206,25 @@ pub(crate) fn is_token(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(is_token_char)
 }
 
+/// Exactly `N` white-space separated fields, without collecting a Vec.
+fn fields<const N: usize>(v: &str) -> Option<[&str; N]> {
+    let mut it = v.split_ascii_whitespace();
+    let mut out = [""; N];
+    for slot in &mut out {
+        *slot = it.next()?;
+    }
+    it.next().is_none().then_some(out)
+}
+
+/// `s` split around the first `b` (ASCII). A plain loop on purpose: SDP
+/// fields are short, where `str::split_once`'s `memchr` set-up costs more
+/// than it saves.
+pub(crate) fn split_once_byte(s: &str, b: u8) -> Option<(&str, &str)> {
+    debug_assert!(b.is_ascii());
+    let i = s.bytes().position(|c| c == b)?;
+    Some((&s[..i], &s[i + 1..]))
+}
+
 /// Decimal digits only (no sign, no spaces), 1 to `max` of them.
 pub(crate) fn is_digits(s: &str, max: usize) -> bool {
     !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_digit())
@@ -210,8 +232,7 @@ pub(crate) fn is_digits(s: &str, max: usize) -> bool {
 
 fn parse_origin(v: &str, line: usize) -> Result<Origin, ParseError> {
     let err = ParseError::InvalidOrigin { line };
-    let f: Vec<&str> = v.split_ascii_whitespace().collect();
-    let [username, id, version, net, addr_type, address] = f.as_slice() else {
+    let Some([username, id, version, net, addr_type, address]) = fields(v) else {
         return Err(err);
     };
     if username.is_empty()
@@ -224,12 +245,12 @@ fn parse_origin(v: &str, line: usize) -> Result<Origin, ParseError> {
         return Err(err);
     }
     Ok(Origin {
-        username: (*username).to_owned(),
-        session_id: (*id).to_owned(),
+        username: username.to_owned(),
+        session_id: id.to_owned(),
         session_version: version.parse().map_err(|_| err.clone())?,
-        net_type: (*net).to_owned(),
-        addr_type: (*addr_type).to_owned(),
-        address: (*address).to_owned(),
+        net_type: net.to_owned(),
+        addr_type: addr_type.to_owned(),
+        address: address.to_owned(),
     })
 }
 
@@ -242,21 +263,24 @@ fn is_host_name(s: &str) -> bool {
 
 fn parse_connection(v: &str, line: usize) -> Result<Connection, ParseError> {
     let err = ParseError::InvalidConnection { line };
-    let f: Vec<&str> = v.split_ascii_whitespace().collect();
-    let [net, addr_type, address] = f.as_slice() else {
+    let Some([net, addr_type, address]) = fields(v) else {
         return Err(err);
     };
     if !is_token(net) || !is_token(addr_type) || address.is_empty() {
         return Err(err);
     }
-    if *net == "IN" {
+    if net == "IN" {
         let mut parts = address.split('/');
         let host = parts.next().unwrap_or_default();
-        let suffixes: Vec<&str> = parts.collect();
-        let ok_suffix = suffixes.len() <= 2 && suffixes.iter().all(|s| is_digits(s, 5));
-        let ok = match *addr_type {
+        let (mut suffixes, mut ok_suffix) = (0, true);
+        for s in parts {
+            suffixes += 1;
+            ok_suffix &= is_digits(s, 5);
+        }
+        ok_suffix &= suffixes <= 2;
+        let ok = match addr_type {
             "IP4" => (host.parse::<Ipv4Addr>().is_ok() || is_host_name(host)) && ok_suffix,
-            "IP6" => (host.parse::<Ipv6Addr>().is_ok() || is_host_name(host)) && suffixes.len() <= 1 && ok_suffix,
+            "IP6" => (host.parse::<Ipv6Addr>().is_ok() || is_host_name(host)) && suffixes <= 1 && ok_suffix,
             _ => is_token(host),
         };
         if !ok {
@@ -266,15 +290,15 @@ fn parse_connection(v: &str, line: usize) -> Result<Connection, ParseError> {
         return Err(err);
     }
     Ok(Connection {
-        net_type: (*net).to_owned(),
-        addr_type: (*addr_type).to_owned(),
-        address: (*address).to_owned(),
+        net_type: net.to_owned(),
+        addr_type: addr_type.to_owned(),
+        address: address.to_owned(),
     })
 }
 
 fn parse_bandwidth(v: &str, line: usize) -> Result<Bandwidth, ParseError> {
     let err = ParseError::InvalidBandwidth { line };
-    let (ty, n) = v.split_once(':').ok_or(err.clone())?;
+    let (ty, n) = split_once_byte(v, b':').ok_or(err.clone())?;
     if !is_token(ty) || !is_digits(n, 20) {
         return Err(err);
     }
@@ -286,8 +310,7 @@ fn parse_bandwidth(v: &str, line: usize) -> Result<Bandwidth, ParseError> {
 
 fn parse_timing(v: &str, line: usize) -> Result<Timing, ParseError> {
     let err = ParseError::InvalidTiming { line };
-    let f: Vec<&str> = v.split_ascii_whitespace().collect();
-    let [a, b] = f.as_slice() else {
+    let Some([a, b]) = fields(v) else {
         return Err(err);
     };
     if !is_digits(a, 20) || !is_digits(b, 20) {
@@ -305,7 +328,7 @@ fn parse_media(v: &str, line: usize) -> Result<Media, ParseError> {
     let mut f = v.split_ascii_whitespace();
     let media = f.next().filter(|s| is_token(s)).ok_or(err.clone())?;
     let port_field = f.next().ok_or(err.clone())?;
-    let (port, count) = match port_field.split_once('/') {
+    let (port, count) = match split_once_byte(port_field, b'/') {
         Some((p, c)) => (p, Some(c)),
         None => (port_field, None),
     };
@@ -344,7 +367,7 @@ fn parse_media(v: &str, line: usize) -> Result<Media, ParseError> {
 }
 
 fn parse_attribute(v: &str, line: usize) -> Result<Attribute, ParseError> {
-    let (name, value) = match v.split_once(':') {
+    let (name, value) = match split_once_byte(v, b':') {
         Some((n, val)) => (n, Some(val.to_owned())),
         None => (v, None),
     };

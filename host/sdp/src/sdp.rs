@@ -11,8 +11,9 @@ use std::str::FromStr;
 
 use zeroize::Zeroize;
 
-use crate::attr::{Direction, Fmtp, Rtcp, RtpMap};
+use crate::attr::{Direction, Fmtp, Rtcp, RtpMap, parse_pt};
 use crate::crypto::CryptoAttr;
+use crate::parse::split_once_byte;
 use crate::{CryptoError, ParseError};
 
 /// Size limits applied while parsing, against hostile or broken peers.
@@ -372,7 +373,9 @@ impl Media {
             connections: Vec::new(),
             bandwidths: Vec::new(),
             key: None,
-            attributes: Vec::new(),
+            // A phone's audio section carries a handful of rtpmap, fmtp,
+            // crypto and direction lines.
+            attributes: Vec::with_capacity(8),
         }
     }
 
@@ -405,15 +408,21 @@ impl Media {
     }
 
     /// The `a=rtpmap` of one payload type.
+    ///
+    /// Only lines whose first word is `pt` are parsed in full: the answer
+    /// looks up every offered codec, and parsing every line each time (with
+    /// its allocations) was a good part of building an answer.
     pub fn rtpmap(&self, pt: u8) -> Option<RtpMap> {
-        self.rtpmaps().find(|m| m.payload_type == pt)
+        self.attribute_values("rtpmap")
+            .filter(|v| split_once_byte(v, b' ').is_some_and(|(w, _)| parse_pt(w) == Ok(pt)))
+            .find_map(|v| v.parse::<RtpMap>().ok())
     }
 
     /// The `a=fmtp` of one payload type.
     pub fn fmtp(&self, pt: u8) -> Option<Fmtp> {
         self.attribute_values("fmtp")
-            .filter_map(|v| v.parse::<Fmtp>().ok())
-            .find(|f| f.format == pt.to_string())
+            .filter(|v| first_word_is(v, pt))
+            .find_map(|v| v.parse::<Fmtp>().ok())
     }
 
     /// `a=ptime` in milliseconds.
@@ -647,9 +656,53 @@ impl Sdp {
     }
 }
 
+/// True when `v` starts with `pt` in decimal and a space (an `fmtp`
+/// value's format), compared without formatting `pt` into a String.
+fn first_word_is(v: &str, pt: u8) -> bool {
+    let word = v.as_bytes().split(|&b| b == b' ').next().unwrap_or_default();
+    let mut digits = [0u8; 3];
+    let mut n = pt;
+    let mut len = 0;
+    loop {
+        digits[2 - len] = b'0' + n % 10;
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    word == &digits[3 - len..] && v.len() > word.len()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn codec_lookups_by_payload_type() {
+        let mut m = Media::new(
+            "audio",
+            4000,
+            "RTP/AVP".parse().unwrap(),
+            vec!["0".into(), "96".into(), "101".into()],
+        );
+        for (name, value) in [
+            ("rtpmap", "96 opus/48000/2"),
+            ("rtpmap", "0 PCMU/8000"),
+            ("fmtp", "101 0-16"),
+            ("fmtp", "9 bitrate=64000"),
+            ("rtpmap", "101 telephone-event/8000"),
+        ] {
+            m.attributes.push(Attribute::new(name, value));
+        }
+        assert_eq!(m.rtpmap(96).unwrap().encoding, "opus");
+        assert_eq!(m.rtpmap(101).unwrap().clock_rate, 8000);
+        assert!(m.rtpmap(9).is_none());
+        assert_eq!(m.fmtp(101).unwrap().params, "0-16");
+        assert!(m.fmtp(10).is_none() && m.fmtp(1).is_none());
+        assert!(first_word_is("0 x", 0) && first_word_is("127 x", 127));
+        assert!(!first_word_is("12 x", 127) && !first_word_is("127", 127) && !first_word_is("1270 x", 127));
+    }
 
     const FULL: &str = "v=0\r\n\
         o=jdoe 3724394400 3724394405 IN IP4 198.51.100.1\r\n\
