@@ -522,8 +522,10 @@ async fn caller(
             }
         };
         let call_id = format!("{run}{n}-{ext}@bench");
-        let reuse = if nonce_reuse { Some(&mut nonce) } else { None };
-        match place_call(&mut c, ext, callee, &call_id, reuse, tally).await {
+        if !nonce_reuse {
+            nonce = None;
+        }
+        match place_call(&mut c, ext, callee, &call_id, &mut nonce, tally).await {
             Ok(setup) => {
                 tally.completed.fetch_add(1, Ordering::SeqCst);
                 tally.setup.lock().unwrap().push(setup);
@@ -585,15 +587,16 @@ impl Nonce {
 /// One call, from the first INVITE to the 200 for the BYE. Returns the
 /// setup time: authenticated INVITE sent → 200 received.
 ///
-/// With `reuse`, a kept nonce answers the INVITE at once (a `407` with a
-/// new nonce, e.g. `stale=true`, is ACKed and answered once more);
-/// without it, every call starts with an unauthenticated INVITE and its 407.
+/// A kept `nonce` answers the INVITE at once (a `407` with a new nonce,
+/// e.g. `stale=true`, is ACKed and answered once more); without one, the
+/// call starts with an unauthenticated INVITE and its 407, whose nonce is
+/// kept in `nonce`.
 async fn place_call(
     c: &mut Conn,
     ext: u32,
     callee: u32,
     call_id: &str,
-    mut reuse: Option<&mut Option<Nonce>>,
+    nonce: &mut Option<Nonce>,
     tally: &Tally,
 ) -> Result<Duration, Failure> {
     let ruri = format!("sip:{callee}@{DOMAIN}");
@@ -622,10 +625,7 @@ async fn place_call(
     // INVITE without credentials (unless a kept nonce answers at once):
     // 407, which the caller ACKs in its transaction (same branch).
     let mut cseq = 1;
-    let mut auth = reuse
-        .as_deref_mut()
-        .and_then(Option::as_mut)
-        .map(|nonce| nonce.next_header(ext, &ruri));
+    let mut auth = nonce.as_mut().map(|n| n.next_header(ext, &ruri));
     let (ok, branch, setup, seen) = loop {
         let branch = format!("{id:x}{cseq}");
         let credentials = auth.take();
@@ -643,14 +643,12 @@ async fn place_call(
         };
         let setup = sent.elapsed();
         // A 407 to the INVITE without credentials, or to the first one
-        // answered with a kept nonce (it expired): take its nonce, once.
-        if ok.status() == 407 && (credentials.is_none() || (cseq == 1 && reuse.is_some())) {
+        // (credentials at CSeq 1 come from a kept nonce, which expired):
+        // take its nonce, once.
+        if ok.status() == 407 && (credentials.is_none() || cseq == 1) {
             ack_final(c, &ok, &ruri, &from, call_id, &branch, cseq).await?;
-            let mut nonce = Nonce::from_407(&ok)?;
-            auth = Some(nonce.next_header(ext, &ruri));
-            if let Some(slot) = reuse.as_deref_mut() {
-                *slot = Some(nonce);
-            }
+            let kept = nonce.insert(Nonce::from_407(&ok)?);
+            auth = Some(kept.next_header(ext, &ruri));
             cseq += 1;
             continue;
         }

@@ -659,19 +659,18 @@ impl Sdp {
 /// True when `v` starts with `pt` in decimal and a space (an `fmtp`
 /// value's format), compared without formatting `pt` into a String.
 fn first_word_is(v: &str, pt: u8) -> bool {
-    let word = v.as_bytes().split(|&b| b == b' ').next().unwrap_or_default();
     let mut digits = [0u8; 3];
+    let mut start = digits.len();
     let mut n = pt;
-    let mut len = 0;
     loop {
-        digits[2 - len] = b'0' + n % 10;
-        len += 1;
+        start -= 1;
+        digits[start] = b'0' + n % 10;
         n /= 10;
         if n == 0 {
             break;
         }
     }
-    word == &digits[3 - len..] && v.len() > word.len()
+    split_once_byte(v, b' ').is_some_and(|(w, _)| w.as_bytes() == &digits[start..])
 }
 
 #[cfg(test)]
