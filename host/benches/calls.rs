@@ -48,6 +48,13 @@
 //! `PBX_BENCH_PERSISTENT_ONLY=1` skips the new-connection and nonce-reuse
 //! runs, `PBX_BENCH_NONCE_REUSE=1` makes the persistent run reuse nonces; the line
 //! `calls: persistent run starts` goes to standard error.
+//!
+//! The same load can be pointed at a SIP proxy to compare (see
+//! `benches/anchors/kamailio.sh`): `PBX_BENCH_PEER` is its TLS address,
+//! `PBX_BENCH_PEER_PIDS` its processes (comma-separated; their CPU times
+//! are summed) and `PBX_BENCH_PEER_CA` the CA that signed its certificate
+//! for `example.test`. The hook timing and the PBX's counters are then
+//! left out.
 
 use pbx::plugins::types::{Call, Caller, Target, Transport};
 use pbx::plugins::{Limits, Policy, Runtime, routing, security};
@@ -102,34 +109,51 @@ fn main() {
     let reuse_only = std::env::var_os("PBX_BENCH_NONCE_REUSE").is_some();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    std::fs::write(
-        data.join("pbx.toml"),
-        format!(
-            "[sip]\ndomain = \"{DOMAIN}\"\nudp = []\ntcp = []\ntls = [\"127.0.0.1:0\"]\n\n[media]\nbind = \"127.0.0.1\"\n"
-        ),
-    )
-    .unwrap();
-    let mut child = Child::spawn(&data);
-    let tls: SocketAddr = child.expect_line("READY ", Duration::from_secs(120)).parse().unwrap();
-    let pid = child.pid();
-    println!("calls server_pid {pid}");
-    let ca = data.join("certs").join(pbx::tls::DEV_CA_FILE);
+    let (mut child, tls, pids, ca) = match std::env::var("PBX_BENCH_PEER") {
+        Ok(peer) => {
+            let pids = std::env::var("PBX_BENCH_PEER_PIDS").expect("PBX_BENCH_PEER_PIDS");
+            let pids: Vec<u32> = pids.split(',').map(|p| p.trim().parse().expect("a pid")).collect();
+            let ca = std::env::var("PBX_BENCH_PEER_CA").expect("PBX_BENCH_PEER_CA");
+            let tls: SocketAddr = peer.parse().expect("PBX_BENCH_PEER: an address");
+            (None, tls, pids, std::path::PathBuf::from(ca))
+        }
+        Err(_) => {
+            std::fs::create_dir_all(&data).unwrap();
+            std::fs::write(
+                data.join("pbx.toml"),
+                format!(
+                    "[sip]\ndomain = \"{DOMAIN}\"\nudp = []\ntcp = []\ntls = [\"127.0.0.1:0\"]\n\n[media]\nbind = \"127.0.0.1\"\n"
+                ),
+            )
+            .unwrap();
+            let child = Child::spawn(&data);
+            let tls: SocketAddr = child.expect_line("READY ", Duration::from_secs(120)).parse().unwrap();
+            let pid = child.pid();
+            println!("calls server_pid {pid}");
+            (
+                Some(child),
+                tls,
+                vec![pid],
+                data.join("certs").join(pbx::tls::DEV_CA_FILE),
+            )
+        }
+    };
+    let pids = &pids[..];
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     let figures = rt.block_on(async {
-        let env = Env::new(&ca, tls, pid);
+        let env = Env::new(&ca, tls, pids.to_vec());
         let callees = env.start_callees().await;
 
         // Idle baseline: what the PBX burns with nothing to do (epoch
         // ticker, timers), to correct the long deferred-work window.
         let idle = {
-            let (c0, t0) = (cpu_time(pid), Instant::now());
+            let (c0, t0) = (cpu_time(pids), Instant::now());
             tokio::time::sleep(Duration::from_secs(2)).await;
-            (cpu_time(pid) - c0).as_secs_f64() / t0.elapsed().as_secs_f64()
+            (cpu_time(pids) - c0).as_secs_f64() / t0.elapsed().as_secs_f64()
         };
         println!("calls server_idle_cpu {:.2} %", idle * 100.0);
 
@@ -178,15 +202,15 @@ fn main() {
         // within LINGER of its end; measure from now until the last has,
         // minus the idle rate. The hooks are timed meanwhile, on another
         // thread (another process's CPU time is not disturbed by it).
-        let hooks = std::thread::spawn(hook_figures);
-        let (c0, t0) = (cpu_time(pid), Instant::now());
+        let hooks = child.is_some().then(|| std::thread::spawn(hook_figures));
+        let (c0, t0) = (cpu_time(pids), Instant::now());
         let span = LINGER + Duration::from_millis(1500);
         let clean = began.elapsed() + Duration::from_secs(1) < LINGER;
         tokio::time::sleep(span).await;
-        let tail = (cpu_time(pid) - c0).as_secs_f64() - idle * t0.elapsed().as_secs_f64();
+        let tail = (cpu_time(pids) - c0).as_secs_f64() - idle * t0.elapsed().as_secs_f64();
         let calls = (warm.answered + fresh.answered + persistent.answered).max(1);
         let deferred = clean.then_some(tail * 1e6 / calls as f64);
-        let hooks = wait_thread(hooks, Duration::from_secs(60));
+        let hooks = hooks.map(|h| wait_thread(h, Duration::from_secs(60)));
         callees.stop();
         (persistent, deferred, hooks)
     });
@@ -196,21 +220,36 @@ fn main() {
         None => println!("calls deferred_cpu_us_per_call unmeasured (the runs took longer than 64*T1)"),
     }
     let per_call = persistent.cpu_us_per_call();
-    for (name, h) in [("hooks", &hooks.extension), ("hooks_trunk", &hooks.trunk)] {
-        println!("calls {name}_us_per_call_p50 {:.1} us", h.p50);
-        println!("calls {name}_us_per_call_p99 {:.1} us", h.p99);
-        println!("calls {name}_us_per_call_mean {:.1} us", h.mean);
+    if let Some(hooks) = hooks {
+        for (name, h) in [("hooks", &hooks.extension), ("hooks_trunk", &hooks.trunk)] {
+            println!("calls {name}_us_per_call_p50 {:.1} us", h.p50);
+            println!("calls {name}_us_per_call_p99 {:.1} us", h.p99);
+            println!("calls {name}_us_per_call_mean {:.1} us", h.mean);
+        }
+        println!(
+            "calls hooks_share_of_cpu_per_call {:.1} % (hooks p50 / persistent cpu per call)",
+            hooks.extension.p50 * 100.0 / per_call
+        );
     }
-    println!(
-        "calls hooks_share_of_cpu_per_call {:.1} % (hooks p50 / persistent cpu per call)",
-        hooks.extension.p50 * 100.0 / per_call
-    );
-    child.send("stats");
-    let stats = child.expect_line("STATS ", Duration::from_secs(10));
-    println!("calls server_counters {stats}");
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let rss = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap_or("VmRSS: ?");
-    println!("calls server_{}", rss.split_whitespace().collect::<Vec<_>>().join(" "));
+    if let Some(child) = &mut child {
+        child.send("stats");
+        let stats = child.expect_line("STATS ", Duration::from_secs(10));
+        println!("calls server_counters {stats}");
+    }
+    let rss: u64 = pids
+        .iter()
+        .filter_map(|pid| {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))?
+                .split_whitespace()
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum();
+    println!("calls server_VmRSS: {rss} kB");
     drop(child);
 }
 
@@ -298,7 +337,8 @@ struct Env {
     /// Without session resumption: a new connection is a full handshake.
     connector_full: tokio_rustls::TlsConnector,
     tls: SocketAddr,
-    pid: u32,
+    /// The server's processes.
+    pids: Vec<u32>,
 }
 
 /// Counters of one run, shared by its caller tasks.
@@ -393,12 +433,12 @@ impl Figures {
 }
 
 impl Env {
-    fn new(ca: &std::path::Path, tls: SocketAddr, pid: u32) -> Arc<Env> {
+    fn new(ca: &std::path::Path, tls: SocketAddr, pids: Vec<u32>) -> Arc<Env> {
         Arc::new(Env {
             connector: connector(ca, true),
             connector_full: connector(ca, false),
             tls,
-            pid,
+            pids,
         })
     }
 
@@ -422,7 +462,7 @@ impl Env {
         tally.left.store(sc.calls as i64, Ordering::SeqCst);
         let byes0 = callees.tally.byes.load(Ordering::SeqCst);
         let callee_failures0 = callees.tally.failures.lock().unwrap().clone();
-        let (cpu0, client0, t0) = (cpu_time(self.pid), cpu_time(std::process::id()), Instant::now());
+        let (cpu0, client0, t0) = (cpu_time(&self.pids), cpu_time(&[std::process::id()]), Instant::now());
         let deadline = t0 + sc.limit;
         let run = run_tag();
         let mut tasks = Vec::new();
@@ -450,8 +490,8 @@ impl Env {
         }
         let (wall, cpu, client_cpu) = (
             t0.elapsed(),
-            cpu_time(self.pid) - cpu0,
-            cpu_time(std::process::id()) - client0,
+            cpu_time(&self.pids) - cpu0,
+            cpu_time(&[std::process::id()]) - client0,
         );
         let byes = callees.tally.byes.load(Ordering::SeqCst) - byes0;
         let mut failures = tally.failures.lock().unwrap().clone();
@@ -947,12 +987,17 @@ fn connector(ca: &std::path::Path, resume: bool) -> tokio_rustls::TlsConnector {
     tokio_rustls::TlsConnector::from(Arc::new(config))
 }
 
-/// utime + stime of `pid` (every thread).
-fn cpu_time(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let after = &stat[stat.rfind(')').unwrap() + 2..];
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+/// utime + stime of `pids` (every thread of each) together.
+fn cpu_time(pids: &[u32]) -> Duration {
+    let ticks: u64 = pids
+        .iter()
+        .map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+            let after = &stat[stat.rfind(')').unwrap() + 2..];
+            let fields: Vec<&str> = after.split_whitespace().collect();
+            fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+        })
+        .sum();
     Duration::from_secs_f64(ticks as f64 / 100.0)
 }
 

@@ -7,6 +7,13 @@
 //! The PBX runs as a child process (this binary with `PBX_BENCH_SERVER`
 //! set), so its CPU time is read from `/proc/<pid>/stat` alone; the load
 //! client runs here on one thread. Prints `register <figure> <value> <unit>`.
+//!
+//! The same load can be pointed at another registrar to compare (see
+//! `benches/anchors/kamailio.sh`): `PBX_BENCH_PEER` is its TLS address,
+//! `PBX_BENCH_PEER_PIDS` its processes (comma-separated; their CPU times
+//! and resident sizes are summed) and `PBX_BENCH_PEER_CA` the CA that
+//! signed its certificate for `example.test`. Its users are `u0`..`u999`
+//! with the passwords `pw-u0`...
 
 use pbx_sip::auth::ServerChallenge;
 use rustls::pki_types::{CertificateDer, ServerName};
@@ -26,28 +33,44 @@ fn main() {
     }
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    std::fs::write(
-        data.join("pbx.toml"),
-        format!("[sip]\ndomain = \"{DOMAIN}\"\nudp = []\ntcp = []\ntls = [\"127.0.0.1:0\"]\n"),
-    )
-    .unwrap();
-    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .env("PBX_BENCH_SERVER", &data)
-        .env("PBX_LOG", "warn")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let tls: SocketAddr = loop {
-        let line = lines.next().expect("server output").unwrap();
-        if let Some(addr) = line.strip_prefix("READY ") {
-            break addr.parse().unwrap();
+    let (mut child, tls, pids, ca) = match std::env::var("PBX_BENCH_PEER") {
+        Ok(peer) => {
+            let pids = std::env::var("PBX_BENCH_PEER_PIDS").expect("PBX_BENCH_PEER_PIDS");
+            let pids: Vec<u32> = pids.split(',').map(|p| p.trim().parse().expect("a pid")).collect();
+            let ca = std::env::var("PBX_BENCH_PEER_CA").expect("PBX_BENCH_PEER_CA");
+            (None, peer.parse().expect("PBX_BENCH_PEER: an address"), pids, ca.into())
+        }
+        Err(_) => {
+            std::fs::create_dir_all(&data).unwrap();
+            std::fs::write(
+                data.join("pbx.toml"),
+                format!("[sip]\ndomain = \"{DOMAIN}\"\nudp = []\ntcp = []\ntls = [\"127.0.0.1:0\"]\n"),
+            )
+            .unwrap();
+            let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+                .env("PBX_BENCH_SERVER", &data)
+                .env("PBX_LOG", "warn")
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+            let tls: SocketAddr = loop {
+                let line = lines.next().expect("server output").unwrap();
+                if let Some(addr) = line.strip_prefix("READY ") {
+                    break addr.parse().unwrap();
+                }
+            };
+            let pid = child.id();
+            (
+                Some(child),
+                tls,
+                vec![pid],
+                data.join("certs").join(pbx::tls::DEV_CA_FILE),
+            )
         }
     };
-    let pid = child.id();
-    let ca = data.join("certs").join(pbx::tls::DEV_CA_FILE);
+    let pids = &pids[..];
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -56,19 +79,19 @@ fn main() {
     rt.block_on(async {
         let connector = connector(&ca);
         // Persistent connections: 50 phones re-registering in a loop.
-        let (n, cpu, wall) = measure(pid, Duration::from_secs(5), load(&connector, tls, 50, Mode::Challenge)).await;
+        let (n, cpu, wall) = measure(pids, Duration::from_secs(5), load(&connector, tls, 50, Mode::Challenge)).await;
         report("persistent_tls", n, cpu, wall);
         // The same, with each phone answering the last challenge again
         // (nc + 1) as baresip and most desk phones do on re-registration:
         // one request per registration instead of two.
-        let (n, cpu, wall) = measure(pid, Duration::from_secs(5), load(&connector, tls, 50, Mode::Reuse)).await;
+        let (n, cpu, wall) = measure(pids, Duration::from_secs(5), load(&connector, tls, 50, Mode::Reuse)).await;
         report("persistent_tls_nonce_reuse", n, cpu, wall);
         // A new TLS connection (full handshake) per registration.
-        let (n, cpu, wall) = measure(pid, Duration::from_secs(5), load(&connector, tls, 20, Mode::Reconnect)).await;
+        let (n, cpu, wall) = measure(pids, Duration::from_secs(5), load(&connector, tls, 20, Mode::Reconnect)).await;
         report("new_tls_connection_each", n, cpu, wall);
         // Memory per registered TLS phone: every user registers over its
         // own connection and stays connected, as desk phones do.
-        let before = rss_kib(pid);
+        let before = rss_kib(pids);
         let mut phones = Vec::new();
         for chunk in (0..USERS).collect::<Vec<_>>().chunks(100) {
             let opened: Vec<_> = chunk
@@ -88,26 +111,19 @@ fn main() {
                 phones.push(t.await.unwrap());
             }
         }
-        let after = rss_kib(pid);
+        let after = rss_kib(pids);
         println!(
             "register memory_per_tls_phone {:.1} KiB ({USERS} phones connected and registered: RSS {before} -> {after} KiB)",
             after.saturating_sub(before) as f64 / f64::from(USERS)
         );
         drop(phones);
     });
-    let rss = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let rss = rss
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .unwrap_or("VmRSS: ?")
-        .to_string();
-    println!(
-        "register server_{}",
-        rss.split_whitespace().collect::<Vec<_>>().join(" ")
-    );
-    drop(child.stdin.take());
-    let _ = child.kill();
-    let _ = child.wait();
+    println!("register server_VmRSS: {} kB", rss_kib(pids));
+    if let Some(mut child) = child.take() {
+        drop(child.stdin.take());
+        let _ = child.kill();
+        let _ = child.wait();
+    }
 }
 
 /// How the load clients register.
@@ -172,33 +188,42 @@ fn report(name: &str, n: u64, cpu: Duration, wall: Duration) {
 
 /// Run `load` for `span` and return completions, the server's CPU time and
 /// the wall time.
-async fn measure<F, Fut>(pid: u32, span: Duration, load: F) -> (u64, Duration, Duration)
+async fn measure<F, Fut>(pids: &[u32], span: Duration, load: F) -> (u64, Duration, Duration)
 where
     F: FnOnce(Instant) -> Fut,
     Fut: std::future::Future<Output = u64>,
 {
-    let cpu0 = cpu_time(pid);
+    let cpu0 = cpu_time(pids);
     let t0 = Instant::now();
     let n = load(t0 + span).await;
-    (n, cpu_time(pid) - cpu0, t0.elapsed())
+    (n, cpu_time(pids) - cpu0, t0.elapsed())
 }
 
-/// Resident set size of `pid`, KiB.
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
+/// Resident set size of `pids` together, KiB.
+fn rss_kib(pids: &[u32]) -> u64 {
+    pids.iter()
+        .map(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/status"))
+                .unwrap_or_default()
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+                .unwrap_or(0)
+        })
+        .sum()
 }
 
-/// utime + stime of `pid`.
-fn cpu_time(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let after = &stat[stat.rfind(')').unwrap() + 2..];
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+/// utime + stime of `pids` together.
+fn cpu_time(pids: &[u32]) -> Duration {
+    let ticks: u64 = pids
+        .iter()
+        .map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+            let after = &stat[stat.rfind(')').unwrap() + 2..];
+            let fields: Vec<&str> = after.split_whitespace().collect();
+            fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+        })
+        .sum();
     Duration::from_secs_f64(ticks as f64 / 100.0)
 }
 
