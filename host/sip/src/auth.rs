@@ -39,8 +39,9 @@ use hmac::{Hmac, Mac};
 use md5::Md5;
 use sha2::{Digest, Sha256};
 
-use crate::message::text::{has_forbidden_control, split_once_byte, split_top_level, unquote};
+use crate::message::text::{has_forbidden_control, split_once_byte, split_top_level, unquote_cow};
 use crate::message::{HeaderName, Method};
+use std::borrow::Cow;
 
 /// Why a challenge could not be made or credentials were refused.
 ///
@@ -115,17 +116,72 @@ impl Algorithm {
         }
     }
 
-    /// Lower-case hex of the hash of `data`.
-    fn hex(self, data: &[u8]) -> String {
+    /// `H(a:b:c...)` in lower-case hex, hashed part by part (no joined
+    /// copy: this runs three times per authenticated request).
+    fn hash_joined(self, parts: &[&str]) -> HexDigest {
+        fn joined<D: Digest>(parts: &[&str]) -> sha2::digest::Output<D> {
+            let mut d = D::new();
+            for (i, part) in parts.iter().enumerate() {
+                if i > 0 {
+                    d.update(b":");
+                }
+                d.update(part.as_bytes());
+            }
+            d.finalize()
+        }
         match self {
-            Algorithm::Md5 => hex(&Md5::digest(data)),
-            Algorithm::Sha256 => hex(&Sha256::digest(data)),
+            Algorithm::Md5 => HexDigest::new(&joined::<Md5>(parts)),
+            Algorithm::Sha256 => HexDigest::new(&joined::<Sha256>(parts)),
         }
     }
+}
 
-    /// `H(a:b:c...)`.
-    fn hash_joined(self, parts: &[&str]) -> String {
-        self.hex(parts.join(":").as_bytes())
+/// A digest in lower-case hex, on the stack (at most SHA-256's 64 digits).
+struct HexDigest {
+    buf: [u8; 64],
+    len: usize,
+}
+
+impl HexDigest {
+    fn new(bytes: &[u8]) -> HexDigest {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut buf = [0u8; 64];
+        let len = bytes.len().min(32) * 2;
+        for (pair, b) in buf.chunks_exact_mut(2).zip(bytes) {
+            pair[0] = DIGITS[usize::from(b >> 4)];
+            pair[1] = DIGITS[usize::from(b & 0xf)];
+        }
+        HexDigest { buf, len }
+    }
+
+    fn as_str(&self) -> &str {
+        // Only ASCII hex digits were written.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+}
+
+impl fmt::Display for HexDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for HexDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl PartialEq<&str> for HexDigest {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl std::ops::Deref for HexDigest {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
     }
 }
 
@@ -225,8 +281,9 @@ impl fmt::Display for Challenge {
     }
 }
 
-/// The `name=value` parameters of a `Digest ...` header value, unquoted.
-struct DigestParams<'a>(Vec<(&'a str, String)>);
+/// The `name=value` parameters of a `Digest ...` header value, unquoted
+/// (borrowed from the header unless an escape had to be undone).
+struct DigestParams<'a>(Vec<(&'a str, Cow<'a, str>)>);
 
 impl<'a> DigestParams<'a> {
     fn parse(value: &'a str) -> Result<Self, AuthError> {
@@ -235,24 +292,25 @@ impl<'a> DigestParams<'a> {
         if !value[..scheme_end].eq_ignore_ascii_case("Digest") || has_forbidden_control(value) {
             return Err(AuthError::Malformed("scheme"));
         }
-        let mut params: Vec<(&str, String)> = Vec::new();
+        // A phone's credentials carry about ten parameters.
+        let mut params: Vec<(&str, Cow<'_, str>)> = Vec::with_capacity(12);
         for item in split_top_level(&value[scheme_end..], b',') {
             let (name, v) = split_once_byte(item, b'=').ok_or(AuthError::Malformed("parameter"))?;
             let name = name.trim_ascii();
             if params.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
                 return Err(AuthError::Malformed("duplicate parameter"));
             }
-            params.push((name, unquote(v.trim_ascii())));
+            params.push((name, unquote_cow(v.trim_ascii())));
         }
         Ok(DigestParams(params))
     }
 
     /// The value of parameter `name` (case-insensitive), unquoted.
-    fn get(&self, name: &str) -> Option<String> {
+    fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.clone())
+            .map(|(_, v)| &**v)
     }
 }
 
@@ -282,18 +340,19 @@ impl ServerChallenge {
     pub fn parse(value: &str) -> Result<Self, AuthError> {
         let params = DigestParams::parse(value)?;
         let get = |name: &str| params.get(name);
-        let algorithm = Algorithm::from_param(get("algorithm").as_deref())?;
+        let algorithm = Algorithm::from_param(get("algorithm"))?;
         let qop_auth = match get("qop") {
             None => false,
             Some(q) if q.split(',').any(|t| t.trim_ascii().eq_ignore_ascii_case("auth")) => true,
             Some(_) => return Err(AuthError::UnsupportedQop),
         };
         Ok(Self {
-            realm: get("realm").ok_or(AuthError::Malformed("realm"))?,
+            realm: get("realm").ok_or(AuthError::Malformed("realm"))?.to_owned(),
             nonce: get("nonce")
                 .filter(|n| !n.is_empty())
-                .ok_or(AuthError::Malformed("nonce"))?,
-            opaque: get("opaque"),
+                .ok_or(AuthError::Malformed("nonce"))?
+                .to_owned(),
+            opaque: get("opaque").map(str::to_owned),
             algorithm,
             qop_auth,
         })
@@ -376,7 +435,7 @@ impl DigestResponse {
         let params = DigestParams::parse(value)?;
         let get = |name: &str| params.get(name);
         let required = |name: &'static str| get(name).filter(|v| !v.is_empty()).ok_or(AuthError::Malformed(name));
-        let algorithm = Algorithm::from_param(get("algorithm").as_deref())?;
+        let algorithm = Algorithm::from_param(get("algorithm"))?;
         if get("userhash").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
             return Err(AuthError::UnsupportedAlgorithm);
         }
@@ -387,20 +446,20 @@ impl DigestResponse {
                 if nc.len() != 8 {
                     return Err(AuthError::Malformed("nc"));
                 }
-                let nc = u32::from_str_radix(&nc, 16).map_err(|_| AuthError::Malformed("nc"))?;
-                Some((nc, required("cnonce")?))
+                let nc = u32::from_str_radix(nc, 16).map_err(|_| AuthError::Malformed("nc"))?;
+                Some((nc, required("cnonce")?.to_owned()))
             }
             Some(_) => return Err(AuthError::UnsupportedQop),
         };
         Ok(Self {
-            username: required("username")?,
-            realm: get("realm").ok_or(AuthError::Malformed("realm"))?,
-            nonce: required("nonce")?,
-            uri: required("uri")?,
+            username: required("username")?.to_owned(),
+            realm: get("realm").ok_or(AuthError::Malformed("realm"))?.to_owned(),
+            nonce: required("nonce")?.to_owned(),
+            uri: required("uri")?.to_owned(),
             response: required("response")?.to_ascii_lowercase(),
             algorithm,
             qop_auth,
-            opaque: get("opaque"),
+            opaque: get("opaque").map(str::to_owned),
         })
     }
 }
@@ -564,12 +623,19 @@ impl Authenticator {
         }
 
         let algorithm = response.algorithm;
-        let ha1 = match credential {
-            Credential::Password(pw) => algorithm.hash_joined(&[&response.username, &self.realm, pw]),
-            Credential::Ha1 { algorithm: a, hex } if *a == algorithm => hex.to_ascii_lowercase(),
+        let (computed, given);
+        let ha1: &str = match credential {
+            Credential::Password(pw) => {
+                computed = algorithm.hash_joined(&[&response.username, &self.realm, pw]);
+                &computed
+            }
+            Credential::Ha1 { algorithm: a, hex } if *a == algorithm => {
+                given = hex.to_ascii_lowercase();
+                &given
+            }
             Credential::Ha1 { .. } => return Err(AuthError::AlgorithmMismatch),
         };
-        let expected = expected_response(&ha1, response, method.as_str());
+        let expected = expected_response(ha1, response, method.as_str());
         if !constant_time_eq(expected.as_bytes(), response.response.as_bytes()) {
             return Err(AuthError::WrongResponse);
         }
@@ -648,12 +714,12 @@ impl Authenticator {
 }
 
 /// The response a client knowing `ha1` must send (RFC 7616 §3.4.1).
-fn expected_response(ha1: &str, response: &DigestResponse, method: &str) -> String {
+fn expected_response(ha1: &str, response: &DigestResponse, method: &str) -> HexDigest {
     let algorithm = response.algorithm;
     let ha2 = algorithm.hash_joined(&[method, &response.uri]);
     match &response.qop_auth {
         Some((nc, cnonce)) => {
-            let nc = format!("{nc:08x}");
+            let nc = HexDigest::new(&nc.to_be_bytes());
             algorithm.hash_joined(&[ha1, &response.nonce, &nc, cnonce, "auth", &ha2])
         }
         None => algorithm.hash_joined(&[ha1, &response.nonce, &ha2]),

@@ -2,6 +2,7 @@
 //! `received`/`rport` fill-in, and the `400` for requests that did not
 //! parse.
 
+use std::fmt;
 use std::net::SocketAddr;
 
 use crate::message::text::{has_forbidden_control, split_once_byte};
@@ -21,13 +22,11 @@ use crate::message::{Header, HeaderName, Headers, Host, Method, ParseError, Requ
 /// [`ParseError::BadStatusCode`] if `status` is outside 100..=699, or
 /// [`ParseError::BadStartLine`] if `reason` contains control characters.
 pub fn response_to(request: &Request, status: u16, reason: Option<&str>) -> Result<Response, ParseError> {
-    let mut headers = Headers::new();
+    let mut headers = Headers::with_capacity(10);
     let copy = |headers: &mut Headers, name: &HeaderName| {
         for value in request.headers().get_all(name) {
             // The values come from a parsed request, so they are valid.
-            if let Ok(h) = Header::new(name.clone(), value) {
-                headers.push(h);
-            }
+            headers.push(Header::parsed(name.clone(), value));
         }
     };
     copy(&mut headers, &HeaderName::VIA);
@@ -56,16 +55,21 @@ pub fn response_to(request: &Request, status: u16, reason: Option<&str>) -> Resu
 /// filled in with the source port.
 pub fn fill_received(request: &mut Request, source: SocketAddr) {
     let ip = source.ip().to_canonical();
-    let mut via: Via = request.top_via().clone();
-    let wants_rport = via.params.contains("rport");
-    if wants_rport {
-        via.params.set("rport", Some(&source.port().to_string()));
-    }
-    if wants_rport || !via.host.eq_host(&Host::from(ip)) {
-        // RFC 3261's grammar puts IPv6 `received` values without brackets.
-        via.params.set("received", Some(&ip.to_string()));
-    }
-    request.set_top_via(via);
+    request.edit_top_via(|via| {
+        let wants_rport = via.params.contains("rport");
+        if wants_rport {
+            via.params.set("rport", Some(&source.port().to_string()));
+        }
+        if wants_rport || !via.host.eq_host(&Host::from(ip)) {
+            // RFC 3261's grammar puts IPv6 `received` values without brackets.
+            let mut received = String::with_capacity(39);
+            let _ = match ip {
+                std::net::IpAddr::V4(v4) => crate::message::write_ipv4(v4, &mut received),
+                std::net::IpAddr::V6(v6) => fmt::Write::write_fmt(&mut received, format_args!("{v6}")),
+            };
+            via.params.set("received", Some(&received));
+        }
+    });
 }
 
 /// Why no response can be sent to a message that failed to parse.

@@ -88,8 +88,9 @@ const PERSIST_GATHER: std::time::Duration = std::time::Duration::from_millis(20)
 
 /// What the registrar tells its binding writer.
 enum Persist {
-    /// The new bindings of an address-of-record.
-    Change(Aor, Vec<Binding>),
+    /// The new bindings of an address-of-record (turned into store rows
+    /// by the writer, once per gathered batch rather than per REGISTER).
+    Change(Aor, Vec<BindingEntry>),
     /// Write everything sent before this now, then answer.
     Sync(std::sync::mpsc::SyncSender<()>),
 }
@@ -102,7 +103,7 @@ fn spawn_persister(store: Arc<dyn Store>) -> std::sync::mpsc::Sender<Persist> {
     let spawned = std::thread::Builder::new()
         .name("registrar-store".into())
         .spawn(move || {
-            let mut batch: HashMap<Aor, Vec<Binding>> = HashMap::new();
+            let mut batch: HashMap<Aor, Vec<BindingEntry>> = HashMap::new();
             let mut waiting = Vec::new();
             while let Ok(first) = rx.recv() {
                 // Sleep through the gathering time rather than wait on the
@@ -119,7 +120,11 @@ fn spawn_persister(store: Arc<dyn Store>) -> std::sync::mpsc::Sender<Persist> {
                     }
                 }
                 if !batch.is_empty() {
-                    let changes: Vec<BindingChange<'_>> = batch
+                    let rows: Vec<(&Aor, Vec<Binding>)> = batch
+                        .iter()
+                        .map(|(aor, entries)| (aor, store_rows(aor, entries)))
+                        .collect();
+                    let changes: Vec<BindingChange<'_>> = rows
                         .iter()
                         .map(|((domain, extension), rows)| BindingChange {
                             domain,
@@ -131,6 +136,7 @@ fn spawn_persister(store: Arc<dyn Store>) -> std::sync::mpsc::Sender<Persist> {
                         tracing::error!(count = changes.len(), "saving registrations: {e}");
                     }
                     drop(changes);
+                    drop(rows);
                     batch.clear();
                 }
                 for ack in waiting.drain(..) {
@@ -289,15 +295,16 @@ impl Registrar {
             }
             current
         };
-        self.persist(&aor, &current);
         tracing::debug!(extension = %user, %domain, %source, bindings = current.len(), "registered");
-
-        let mut ok = reply(200, None)?;
-        for b in &current {
-            let contact = format!("<{}>;expires={}", b.contact, b.expires_at.saturating_sub(now_secs));
-            ok.push_header(HeaderName::CONTACT, &contact).ok()?;
-        }
-        Some(ok)
+        let ok = reply(200, None).and_then(|mut ok| {
+            for b in &current {
+                let contact = format!("<{}>;expires={}", b.contact, b.expires_at.saturating_sub(now_secs));
+                ok.push_header(HeaderName::CONTACT, &contact).ok()?;
+            }
+            Some(ok)
+        });
+        let _ = self.persist.send(Persist::Change(aor, current));
+        ok
     }
 
     /// Digest authentication of `req` as `user@domain`: `Ok` when its
@@ -389,24 +396,6 @@ impl Registrar {
         self.persist.send(Persist::Sync(ack)).is_ok() && done.recv().is_ok()
     }
 
-    fn persist(&self, aor: &Aor, current: &[BindingEntry]) {
-        let rows: Vec<Binding> = current
-            .iter()
-            .map(|b| Binding {
-                domain: aor.0.clone(),
-                extension: aor.1.clone(),
-                contact: b.contact.clone(),
-                instance: b.instance.clone(),
-                reg_id: b.reg_id,
-                source: b.source.to_string(),
-                expires_at: b.expires_at,
-                call_id: b.call_id.clone(),
-                cseq: b.cseq,
-            })
-            .collect();
-        let _ = self.persist.send(Persist::Change(aor.clone(), rows));
-    }
-
     /// The address-of-record of a To header: (domain, extension). A
     /// REGISTER to an IP address belongs to the default domain.
     pub fn aor(&self, to: &pbx_sip::NameAddr) -> Option<(String, String)> {
@@ -418,6 +407,24 @@ impl Registrar {
         };
         Some((domain, user))
     }
+}
+
+/// The store's rows for the bindings of `aor`.
+fn store_rows(aor: &Aor, entries: &[BindingEntry]) -> Vec<Binding> {
+    entries
+        .iter()
+        .map(|b| Binding {
+            domain: aor.0.clone(),
+            extension: aor.1.clone(),
+            contact: b.contact.clone(),
+            instance: b.instance.clone(),
+            reg_id: b.reg_id,
+            source: b.source.to_string(),
+            expires_at: b.expires_at,
+            call_id: b.call_id.clone(),
+            cseq: b.cseq,
+        })
+        .collect()
 }
 
 fn realm<'a>(realms: &'a mut HashMap<String, Authenticator>, domain: &str) -> Option<&'a mut Authenticator> {

@@ -23,6 +23,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{Semaphore, mpsc};
+use tokio::time::Instant;
 
 /// A SIP transport protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -65,7 +66,12 @@ pub struct Source {
 
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.proto.as_str().to_ascii_lowercase(), self.remote)
+        let proto = match self.proto {
+            Proto::Udp => "udp",
+            Proto::Tcp => "tcp",
+            Proto::Tls => "tls",
+        };
+        write!(f, "{proto}:{}", self.remote)
     }
 }
 
@@ -359,6 +365,12 @@ fn flow_source(
 /// the order they were made, without a hop to a writer task. A peer that
 /// does not take what is written within
 /// [`TransportConfig::message_timeout`] is cut off.
+///
+/// A message must complete within [`TransportConfig::message_timeout`] of
+/// its first bytes, however slowly the rest trickles in. The deadlines
+/// share one timer that is only moved earlier as they come and go: when
+/// it fires before the real deadline it is set again, so a busy
+/// connection costs no timer work per message.
 async fn connection<S>(
     stream: S,
     (source, mut outbound): (Source, mpsc::Receiver<Vec<u8>>),
@@ -376,13 +388,22 @@ async fn connection<S>(
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     // What is to be written next: replies and queued messages, in order.
     let mut out: Vec<u8> = Vec::new();
+    let idle = if opened { config.keepalive } else { config.idle_timeout };
+    // When the connection last carried something, and when the partial
+    // message in `buf` (if any) began.
+    let mut active = Instant::now();
+    let mut started: Option<Instant> = None;
+    let timer = tokio::time::sleep_until(active + idle);
+    tokio::pin!(timer);
     'conn: loop {
         // Take every complete frame out of the buffer.
+        let mut took = false;
         loop {
             match framing::check(&buf, &parse) {
                 Ok(Framed::Message { len }) => {
-                    let message: Vec<u8> = buf.drain(..len).collect();
-                    let reply = core.handle(&message, &source).await;
+                    took = true;
+                    let reply = core.handle(&buf[..len], &source).await;
+                    buf.drain(..len);
                     // What handling queued on this flow went out first.
                     while let Ok(queued) = outbound.try_recv() {
                         out.extend_from_slice(&queued);
@@ -392,10 +413,12 @@ async fn connection<S>(
                     }
                 }
                 Ok(Framed::Ping { len }) => {
+                    took = true;
                     buf.drain(..len);
                     out.extend_from_slice(b"\r\n");
                 }
                 Ok(Framed::KeepAlive { len }) => {
+                    took = true;
                     buf.drain(..len);
                 }
                 Err(FrameError::Incomplete) => break,
@@ -432,34 +455,52 @@ async fn connection<S>(
                 }
             }
         }
-        let wait = if buf.is_empty() && opened {
-            config.keepalive
-        } else if buf.is_empty() {
-            config.idle_timeout
-        } else {
-            config.message_timeout
+        // A partial message left after a complete one began with the
+        // read that brought it.
+        if buf.is_empty() {
+            started = None;
+        } else if took || started.is_none() {
+            started = Some(active);
+        }
+        let deadline = match started {
+            Some(t) => t + config.message_timeout,
+            None => active + idle,
         };
+        if deadline < timer.deadline() {
+            timer.as_mut().reset(deadline);
+        }
         if buf.capacity() - buf.len() < 2048 {
             buf.reserve(4096);
         }
         tokio::select! {
-            read = tokio::time::timeout(wait, stream.read_buf(&mut buf)) => match read {
-                Ok(Ok(0)) | Ok(Err(_)) => break,
-                Ok(Ok(_)) => {}
-                Err(_) if buf.is_empty() && opened => out.extend_from_slice(b"\r\n\r\n"),
-                Err(_) if buf.is_empty() => {
-                    tracing::debug!(%source, "closing an idle connection");
-                    break;
-                }
-                Err(_) => {
+            read = stream.read_buf(&mut buf) => match read {
+                Ok(0) | Err(_) => break,
+                Ok(_) => active = Instant::now(),
+            },
+            () = &mut timer => {
+                let now = Instant::now();
+                if now < deadline {
+                    // Armed for an earlier deadline that has passed.
+                    timer.as_mut().reset(deadline);
+                } else if started.is_some() {
                     core.counters.stream_errors.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(%source, bytes = buf.len(), "cutting off a message that did not complete in time");
                     break;
+                } else if opened {
+                    out.extend_from_slice(b"\r\n\r\n");
+                    active = now;
+                    timer.as_mut().reset(now + idle);
+                } else {
+                    tracing::debug!(%source, "closing an idle connection");
+                    break;
                 }
-            },
+            }
             // The flow's sender lives in `core.flows` until the close
             // below, so this never ends the loop by itself.
-            Some(queued) = outbound.recv() => out.extend_from_slice(&queued),
+            Some(queued) = outbound.recv() => {
+                out.extend_from_slice(&queued);
+                active = Instant::now();
+            }
         }
     }
     core.flows.close(flow);

@@ -173,10 +173,22 @@ async fn ten_thousand_failed_auths_from_one_source_do_not_stop_another_phone() {
 async fn a_half_sent_message_is_cut_off_without_affecting_others() {
     let pbx = pbx_with(&users(1)).await;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut slow = tokio::net::TcpStream::connect(pbx.tcp()).await.unwrap();
-    slow.write_all(b"REGISTER sip:example.test SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:9;branch=z9hG4bK-s\r\n")
+    let slow = tokio::net::TcpStream::connect(pbx.tcp()).await.unwrap();
+    let (mut slow, mut slow_tx) = slow.into_split();
+    slow_tx
+        .write_all(b"REGISTER sip:example.test SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:9;branch=z9hG4bK-s\r\n")
         .await
         .unwrap();
+    // It keeps trickling header lines, a few bytes a second, which must
+    // not keep the unfinished message alive.
+    let trickle = tokio::spawn(async move {
+        for _ in 0..40 {
+            tokio::time::sleep(Duration::from_millis(700)).await;
+            if slow_tx.write_all(b"X-Slow: 1\r\n").await.is_err() {
+                break;
+            }
+        }
+    });
     // Meanwhile another client is served.
     let mut other = tokio::net::TcpStream::connect(pbx.tcp()).await.unwrap();
     other
@@ -195,12 +207,14 @@ async fn a_half_sent_message_is_cut_off_without_affecting_others() {
         .unwrap()
         .unwrap();
     assert!(buf[..n].starts_with(b"SIP/2.0 200 OK"));
-    // The slow one is closed once its message times out (EOF, no reply).
-    let n = tokio::time::timeout(Duration::from_secs(30), slow.read(&mut buf))
+    // The slow one is closed once its message times out (EOF, no reply),
+    // counted from its first bytes.
+    let n = tokio::time::timeout(Duration::from_secs(25), slow.read(&mut buf))
         .await
         .expect("cut off")
         .unwrap_or(0);
     assert_eq!(n, 0);
+    trickle.abort();
 }
 
 /// A TLS phone with SRTP registering every `regint` seconds.

@@ -24,7 +24,7 @@ fn answer(challenge: &Challenge, password: &str, nc: u32, qop: bool) -> String {
         opaque: Some(challenge.opaque.clone()),
     };
     let ha1 = r.algorithm.hash_joined(&["100", &r.realm, password]);
-    r.response = expected_response(&ha1, &r, "REGISTER");
+    r.response = expected_response(&ha1, &r, "REGISTER").to_string();
     let mut v = format!(
         "Digest username=\"100\", realm=\"{}\", nonce=\"{}\", uri=\"{}\", response=\"{}\", algorithm={}, opaque=\"{}\"",
         r.realm,
@@ -128,7 +128,9 @@ fn accepts_both_algorithms_and_legacy_form() {
 fn stored_ha1() {
     let mut a = auth();
     let c = a.challenge(Algorithm::Sha256, false, at(1_000));
-    let ha1 = Algorithm::Sha256.hash_joined(&["100", "pbx.example.test", PASSWORD]);
+    let ha1 = Algorithm::Sha256
+        .hash_joined(&["100", "pbx.example.test", PASSWORD])
+        .to_string();
     let cred = Credential::Ha1 {
         algorithm: Algorithm::Sha256,
         hex: ha1.clone(),

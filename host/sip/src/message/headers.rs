@@ -116,7 +116,10 @@ impl HeaderName {
 
 impl PartialEq for HeaderName {
     fn eq(&self, other: &Self) -> bool {
-        self.0.eq_ignore_ascii_case(&other.0)
+        // Known names share one canonical `&'static str`: same pointer,
+        // same name, which is most lookups.
+        (self.0.len() == other.0.len() && std::ptr::eq(self.0.as_ptr(), other.0.as_ptr()))
+            || self.0.eq_ignore_ascii_case(&other.0)
     }
 }
 
@@ -162,6 +165,15 @@ impl Header {
             value = trimmed.to_owned();
         }
         Ok(Self { name, value })
+    }
+
+    /// A header whose value comes from a parsed message, so it has
+    /// passed [`Header::new`]'s checks already.
+    pub(crate) fn parsed(name: HeaderName, value: &str) -> Self {
+        Self {
+            name,
+            value: value.to_owned(),
+        }
     }
 
     /// The header name.

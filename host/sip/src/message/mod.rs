@@ -20,6 +20,7 @@ mod name_addr;
 mod params;
 pub(crate) mod text;
 mod uri;
+pub(crate) use uri::write_ipv4;
 mod via;
 
 pub use cseq::CSeq;
@@ -406,16 +407,21 @@ impl Request {
     }
 
     /// Replaces the top Via (used for `received`/`rport`, RFC 3581).
-    pub(crate) fn set_top_via(&mut self, via: Via) {
-        if let Some(line) = self.headers.first_mut(&HeaderName::VIA) {
-            let mut new = via.to_string();
-            for rest in text::split_top_level(line, b',').skip(1) {
-                new.push_str(", ");
-                new.push_str(rest);
-            }
-            *line = new;
-            self.core.vias[0] = via;
+    /// Changes the top Via in place and prints its header line anew
+    /// (the other values of that line kept as they were).
+    pub(crate) fn edit_top_via(&mut self, edit: impl FnOnce(&mut Via)) {
+        let Some(line) = self.headers.first_mut(&HeaderName::VIA) else {
+            return;
+        };
+        let via = &mut self.core.vias[0];
+        edit(via);
+        let mut new = String::with_capacity(line.len() + 32);
+        let _ = std::fmt::Write::write_fmt(&mut new, format_args!("{via}"));
+        for rest in text::split_top_level(line, b',').skip(1) {
+            new.push_str(", ");
+            new.push_str(rest);
         }
+        *line = new;
     }
 
     common_accessors!();
@@ -504,7 +510,17 @@ impl Response {
     /// The response as bytes for the wire.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(512 + self.body.len());
-        out.extend_from_slice(format!("SIP/2.0 {} {}\r\n", self.status, self.reason).as_bytes());
+        // `status` is 100..=699 (checked when the response was made).
+        let s = self.status;
+        out.extend_from_slice(b"SIP/2.0 ");
+        out.extend_from_slice(&[
+            b'0' + (s / 100 % 10) as u8,
+            b'0' + (s / 10 % 10) as u8,
+            b'0' + (s % 10) as u8,
+        ]);
+        out.push(b' ');
+        out.extend_from_slice(self.reason.as_bytes());
+        out.extend_from_slice(b"\r\n");
         self.write_headers_and_body(&mut out);
         out
     }

@@ -94,9 +94,11 @@ impl Params {
 impl fmt::Display for Params {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (name, value) in &self.0 {
-            match value {
-                Some(v) => write!(f, ";{name}={v}")?,
-                None => write!(f, ";{name}")?,
+            f.write_str(";")?;
+            f.write_str(name)?;
+            if let Some(v) = value {
+                f.write_str("=")?;
+                f.write_str(v)?;
             }
         }
         Ok(())

@@ -148,7 +148,15 @@ pub(crate) fn quoted_len(s: &str) -> Option<usize> {
 /// Removes the quotes and backslash escapes of a quoted string; returns the
 /// input unchanged if it is not quoted.
 pub(crate) fn unquote(s: &str) -> String {
+    unquote_cow(s).into_owned()
+}
+
+/// [`unquote`] without a copy when there is no escape to undo.
+pub(crate) fn unquote_cow(s: &str) -> std::borrow::Cow<'_, str> {
     match quoted_len(s) {
+        Some(len) if len == s.len() && find_byte(&s[1..len - 1], b'\\').is_none() => {
+            std::borrow::Cow::Borrowed(&s[1..len - 1])
+        }
         Some(len) if len == s.len() => {
             let inner = &s[1..len - 1];
             let mut out = String::with_capacity(inner.len());
@@ -162,9 +170,9 @@ pub(crate) fn unquote(s: &str) -> String {
                     out.push(c);
                 }
             }
-            out
+            std::borrow::Cow::Owned(out)
         }
-        _ => s.to_owned(),
+        _ => std::borrow::Cow::Borrowed(s),
     }
 }
 

@@ -78,10 +78,35 @@ impl fmt::Display for Host {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Host::Domain(d) => f.write_str(d),
-            Host::Ipv4(a) => write!(f, "{a}"),
+            Host::Ipv4(a) => write_ipv4(*a, f),
             Host::Ipv6(a) => write!(f, "[{a}]"),
         }
     }
+}
+
+/// Dotted-quad `a`, as `Ipv4Addr`'s `Display` prints it, without the
+/// formatting machinery (Via and Contact lines print addresses on every
+/// message).
+pub(crate) fn write_ipv4(a: std::net::Ipv4Addr, out: &mut impl fmt::Write) -> fmt::Result {
+    let mut buf = [0u8; 15];
+    let mut n = 0;
+    for (i, o) in a.octets().into_iter().enumerate() {
+        if i > 0 {
+            buf[n] = b'.';
+            n += 1;
+        }
+        if o >= 100 {
+            buf[n] = b'0' + o / 100;
+            n += 1;
+        }
+        if o >= 10 {
+            buf[n] = b'0' + (o / 10) % 10;
+            n += 1;
+        }
+        buf[n] = b'0' + o % 10;
+        n += 1;
+    }
+    out.write_str(std::str::from_utf8(&buf[..n]).unwrap_or_default())
 }
 
 /// Parses `host[:port]` where an IPv6 host is bracketed.
@@ -333,6 +358,24 @@ mod tests {
 
     fn sip(s: &str) -> SipUri {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn ipv4_prints_as_std_does() {
+        for a in [
+            "0.0.0.0",
+            "255.255.255.255",
+            "10.0.100.9",
+            "192.168.1.20",
+            "1.22.199.200",
+            "127.0.0.1",
+        ] {
+            let ip: std::net::Ipv4Addr = a.parse().unwrap();
+            let mut s = String::new();
+            write_ipv4(ip, &mut s).unwrap();
+            assert_eq!(s, ip.to_string());
+            assert_eq!(Host::Ipv4(ip).to_string(), a);
+        }
     }
 
     #[test]

@@ -149,11 +149,12 @@ impl FromStr for Via {
 
 impl fmt::Display for Via {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SIP/2.0/{} {}", self.transport, self.host)?;
+        write!(f, "SIP/2.0/{} ", self.transport)?;
+        fmt::Display::fmt(&self.host, f)?;
         if let Some(port) = self.port {
             write!(f, ":{port}")?;
         }
-        write!(f, "{}", self.params)
+        fmt::Display::fmt(&self.params, f)
     }
 }
 
