@@ -56,6 +56,8 @@
 //! for `example.test`. The hook timing and the PBX's counters are then
 //! left out.
 
+mod support;
+
 use pbx::plugins::types::{Call, Caller, Target, Transport};
 use pbx::plugins::{Limits, Policy, Runtime, routing, security};
 use pbx_sdp::{CryptoAttr, KeyMaterial, LocalMedia, Sdp, SrtpPolicy, Suite};
@@ -71,6 +73,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
+use support::{cpu_time, rss_kib};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const DOMAIN: &str = "example.test";
@@ -109,15 +112,9 @@ fn main() {
     let reuse_only = std::env::var_os("PBX_BENCH_NONCE_REUSE").is_some();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let (mut child, tls, pids, ca) = match std::env::var("PBX_BENCH_PEER") {
-        Ok(peer) => {
-            let pids = std::env::var("PBX_BENCH_PEER_PIDS").expect("PBX_BENCH_PEER_PIDS");
-            let pids: Vec<u32> = pids.split(',').map(|p| p.trim().parse().expect("a pid")).collect();
-            let ca = std::env::var("PBX_BENCH_PEER_CA").expect("PBX_BENCH_PEER_CA");
-            let tls: SocketAddr = peer.parse().expect("PBX_BENCH_PEER: an address");
-            (None, tls, pids, std::path::PathBuf::from(ca))
-        }
-        Err(_) => {
+    let (mut child, tls, pids, ca) = match support::peer_from_env() {
+        Some(peer) => (None, peer.tls, peer.pids, peer.ca),
+        None => {
             std::fs::create_dir_all(&data).unwrap();
             std::fs::write(
                 data.join("pbx.toml"),
@@ -236,19 +233,7 @@ fn main() {
         let stats = child.expect_line("STATS ", Duration::from_secs(10));
         println!("calls server_counters {stats}");
     }
-    let rss: u64 = pids
-        .iter()
-        .filter_map(|pid| {
-            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))?
-                .split_whitespace()
-                .next()?
-                .parse::<u64>()
-                .ok()
-        })
-        .sum();
+    let rss = rss_kib(pids);
     println!("calls server_VmRSS: {rss} kB");
     drop(child);
 }
@@ -985,20 +970,6 @@ fn connector(ca: &std::path::Path, resume: bool) -> tokio_rustls::TlsConnector {
         config.resumption = rustls::client::Resumption::disabled();
     }
     tokio_rustls::TlsConnector::from(Arc::new(config))
-}
-
-/// utime + stime of `pids` (every thread of each) together.
-fn cpu_time(pids: &[u32]) -> Duration {
-    let ticks: u64 = pids
-        .iter()
-        .map(|pid| {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-            let after = &stat[stat.rfind(')').unwrap() + 2..];
-            let fields: Vec<&str> = after.split_whitespace().collect();
-            fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
-        })
-        .sum();
-    Duration::from_secs_f64(ticks as f64 / 100.0)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

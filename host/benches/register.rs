@@ -15,6 +15,8 @@
 //! signed its certificate for `example.test`. Its users are `u0`..`u999`
 //! with the passwords `pw-u0`...
 
+mod support;
+
 use pbx_sip::auth::ServerChallenge;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls_pki_types::pem::PemObject;
@@ -22,6 +24,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use support::{cpu_time, rss_kib};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const DOMAIN: &str = "example.test";
@@ -33,14 +36,9 @@ fn main() {
     }
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let (mut child, tls, pids, ca) = match std::env::var("PBX_BENCH_PEER") {
-        Ok(peer) => {
-            let pids = std::env::var("PBX_BENCH_PEER_PIDS").expect("PBX_BENCH_PEER_PIDS");
-            let pids: Vec<u32> = pids.split(',').map(|p| p.trim().parse().expect("a pid")).collect();
-            let ca = std::env::var("PBX_BENCH_PEER_CA").expect("PBX_BENCH_PEER_CA");
-            (None, peer.parse().expect("PBX_BENCH_PEER: an address"), pids, ca.into())
-        }
-        Err(_) => {
+    let (mut child, tls, pids, ca) = match support::peer_from_env() {
+        Some(peer) => (None, peer.tls, peer.pids, peer.ca),
+        None => {
             std::fs::create_dir_all(&data).unwrap();
             std::fs::write(
                 data.join("pbx.toml"),
@@ -197,34 +195,6 @@ where
     let t0 = Instant::now();
     let n = load(t0 + span).await;
     (n, cpu_time(pids) - cpu0, t0.elapsed())
-}
-
-/// Resident set size of `pids` together, KiB.
-fn rss_kib(pids: &[u32]) -> u64 {
-    pids.iter()
-        .map(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/status"))
-                .unwrap_or_default()
-                .lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.split_whitespace().next()?.parse().ok())
-                .unwrap_or(0)
-        })
-        .sum()
-}
-
-/// utime + stime of `pids` together.
-fn cpu_time(pids: &[u32]) -> Duration {
-    let ticks: u64 = pids
-        .iter()
-        .map(|pid| {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-            let after = &stat[stat.rfind(')').unwrap() + 2..];
-            let fields: Vec<&str> = after.split_whitespace().collect();
-            fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
-        })
-        .sum();
-    Duration::from_secs_f64(ticks as f64 / 100.0)
 }
 
 fn connector(ca: &std::path::Path) -> tokio_rustls::TlsConnector {
