@@ -13,7 +13,7 @@
 //! with a `CRLF` *pong*, and a lone `CRLF` (a pong, or a stray line end
 //! before a message) as [`Framed::KeepAlive`] to be discarded.
 
-use crate::message::{ParseConfig, find_head_end, parse_content_length};
+use crate::message::{ParseConfig, find_head_end, find_newline, parse_content_length};
 
 /// What the start of a stream buffer holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,7 +100,14 @@ fn content_length(head: &[u8], max: usize) -> Result<usize, FrameError> {
     let mut found = None;
     // Skip the start line; folded continuation lines start with white space
     // and therefore never look like a Content-Length line.
-    for line in head.split(|&b| b == b'\n').skip(1) {
+    let lines = std::iter::successors(Some(head), |rest| find_newline(rest).map(|nl| &rest[nl + 1..]))
+        .skip(1)
+        .map(|rest| &rest[..find_newline(rest).unwrap_or(rest.len())]);
+    for line in lines {
+        // Only `Content-Length` and `l` can match: skip other lines early.
+        if !matches!(line.first(), Some(b'C' | b'c' | b'L' | b'l')) {
+            continue;
+        }
         let Some(colon) = line.iter().position(|&b| b == b':') else {
             continue;
         };

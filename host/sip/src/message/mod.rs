@@ -32,6 +32,8 @@ pub use params::Params;
 pub use uri::{Host, Scheme, SipUri, Uri};
 pub use via::{MAGIC_COOKIE, Transport, Via};
 
+use std::sync::Arc;
+
 /// Parser limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ParseConfig {
@@ -130,12 +132,17 @@ pub struct Response {
 
 /// The typed copies of the headers every message must carry (RFC 3261
 /// §8.1.1); always derived from `headers` by [`Core::from_headers`].
+///
+/// A response starts with its request's core (`response_to`), so what a
+/// response does not change is shared rather than copied: only To (which
+/// gets a tag) and CSeq are its own. A shared part is copied on the rare
+/// write ([`Arc::make_mut`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Core {
-    vias: Vec<Via>,
-    from: NameAddr,
+    vias: Arc<Vec<Via>>,
+    from: Arc<NameAddr>,
     to: NameAddr,
-    call_id: String,
+    call_id: Arc<str>,
     cseq: CSeq,
 }
 
@@ -160,10 +167,10 @@ impl Core {
         }
         let cseq = single(headers, &HeaderName::CSEQ, "CSeq")?.parse()?;
         Ok(Self {
-            vias,
-            from,
+            vias: Arc::new(vias),
+            from: Arc::new(from),
             to,
-            call_id: call_id.to_owned(),
+            call_id: call_id.into(),
             cseq,
         })
     }
@@ -406,14 +413,13 @@ impl Request {
         out
     }
 
-    /// Replaces the top Via (used for `received`/`rport`, RFC 3581).
     /// Changes the top Via in place and prints its header line anew
     /// (the other values of that line kept as they were).
     pub(crate) fn edit_top_via(&mut self, edit: impl FnOnce(&mut Via)) {
         let Some(line) = self.headers.first_mut(&HeaderName::VIA) else {
             return;
         };
-        let via = &mut self.core.vias[0];
+        let via = &mut Arc::make_mut(&mut self.core.vias)[0];
         edit(via);
         let mut new = String::with_capacity(line.len() + 32);
         let _ = std::fmt::Write::write_fmt(&mut new, format_args!("{via}"));
@@ -543,7 +549,7 @@ fn check_content_length(headers: &Headers, body_len: usize) -> Result<(), ParseE
 /// Line ends may be CRLF or bare LF; the first empty line ends the head.
 pub(crate) fn find_head_end(bytes: &[u8]) -> Option<(usize, usize)> {
     let mut i = 0;
-    while let Some(off) = bytes[i..].iter().position(|&b| b == b'\n') {
+    while let Some(off) = find_newline(&bytes[i..]) {
         let nl = i + off;
         let rest = &bytes[nl + 1..];
         if rest.starts_with(b"\r\n") {
@@ -555,6 +561,30 @@ pub(crate) fn find_head_end(bytes: &[u8]) -> Option<(usize, usize)> {
         i = nl + 1;
     }
     None
+}
+
+/// Position of the first `\n` in `bytes`, eight bytes at a time (a head
+/// is scanned for its end on every read of a stream connection, and again
+/// when it is parsed).
+pub(crate) fn find_newline(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    const NL: u64 = ONES * b'\n' as u64;
+    let mut chunks = bytes.chunks_exact(8);
+    let mut at = 0;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word) ^ NL;
+        // The lowest byte of x that is zero (a `\n`) sets the lowest bit
+        // here; bits above it may be spurious, bits below never are.
+        let zero = x.wrapping_sub(ONES) & !x & HIGH;
+        if zero != 0 {
+            return Some(at + (zero.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    chunks.remainder().iter().position(|&b| b == b'\n').map(|i| at + i)
 }
 
 enum StartLine {

@@ -116,6 +116,27 @@ fn head_end() {
 }
 
 #[test]
+fn find_newline_agrees_with_a_plain_search() {
+    // Every length up to three words, a newline at every place, with bytes
+    // around it that trip a careless zero-byte trick (0x0a ± 1, 0x8a, 0x00).
+    for len in 0..24 {
+        for at in 0..=len {
+            for filler in [b'a', 0x0b, 0x09, 0x8a, 0x00, 0xff] {
+                let mut bytes = vec![filler; len];
+                if at < len {
+                    bytes[at] = b'\n';
+                }
+                if at + 3 < len {
+                    bytes[at + 3] = b'\n';
+                }
+                let want = bytes.iter().position(|&b| b == b'\n');
+                assert_eq!(find_newline(&bytes), want, "{bytes:?}");
+            }
+        }
+    }
+}
+
+#[test]
 fn header_name_ends_at_blanks_only() {
     // Space or tab before the colon is tolerated; a CR or form feed there
     // is not white space to trim but a control in the name.
