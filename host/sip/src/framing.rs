@@ -100,10 +100,7 @@ fn content_length(head: &[u8], max: usize) -> Result<usize, FrameError> {
     let mut found = None;
     // Skip the start line; folded continuation lines start with white space
     // and therefore never look like a Content-Length line.
-    let lines = std::iter::successors(Some(head), |rest| find_newline(rest).map(|nl| &rest[nl + 1..]))
-        .skip(1)
-        .map(|rest| &rest[..find_newline(rest).unwrap_or(rest.len())]);
-    for line in lines {
+    for line in lines(head).skip(1) {
         // Only `Content-Length` and `l` can match: skip other lines early.
         if !matches!(line.first(), Some(b'C' | b'c' | b'L' | b'l')) {
             continue;
@@ -125,12 +122,49 @@ fn content_length(head: &[u8], max: usize) -> Result<usize, FrameError> {
     found.ok_or(FrameError::MissingContentLength)
 }
 
+/// The `\n`-separated lines of `bytes`, as `split(|b| *b == b'\n')` gives
+/// them, each newline found once.
+fn lines(mut rest: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut done = false;
+    std::iter::from_fn(move || {
+        if done {
+            return None;
+        }
+        Some(match find_newline(rest) {
+            Some(nl) => {
+                let line = &rest[..nl];
+                rest = &rest[nl + 1..];
+                line
+            }
+            None => {
+                done = true;
+                rest
+            }
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn check_default(buf: &[u8]) -> Result<Framed, FrameError> {
         check(buf, &ParseConfig::default())
+    }
+
+    #[test]
+    fn lines_split_as_std_does() {
+        for s in [
+            &b""[..],
+            b"a",
+            b"\n",
+            b"a\n",
+            b"\na",
+            b"ab\ncd\r\n\nlonger than eight\nx",
+        ] {
+            let want: Vec<&[u8]> = s.split(|b| *b == b'\n').collect();
+            assert_eq!(lines(s).collect::<Vec<_>>(), want, "{s:?}");
+        }
     }
 
     const MSG: &[u8] = b"MESSAGE sip:a@b SIP/2.0\r\nl: 5\r\nVia: SIP/2.0/TCP h\r\n\r\nhello";
